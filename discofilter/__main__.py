@@ -1,0 +1,3 @@
+from discofilter.cli import main
+
+raise SystemExit(main())

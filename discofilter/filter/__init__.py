@@ -1,0 +1,1 @@
+"""Filtering (pure): label/field selectors, namespace enrollment, per-resource policy."""
