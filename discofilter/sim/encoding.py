@@ -8,6 +8,7 @@ protobuf subset) and only for the built-in kinds.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
@@ -48,3 +49,96 @@ class JsonEncoding:
 
 
 JSON_ENCODING = JsonEncoding()
+
+
+# --- negotiation (emulator extension; the protocol above is unchanged) ---------------------
+
+_PROTOBUF: Encoding | bool | None = False  # False: not imported yet; None: not available
+
+
+def protobuf_encoding() -> Encoding | None:
+    """The protobuf Encoding if the codec's module is importable, else None.
+
+    This is the ONE place that imports ``discofilter.sim.protobuf_encoding``: it is written by the
+    codec work and may be absent or broken on a given checkout; the emulator then serves JSON
+    only, which every Kubernetes client accepts (client-go lists JSON after protobuf).
+    """
+    global _PROTOBUF
+    if _PROTOBUF is False:
+        try:
+            from discofilter.sim.protobuf_encoding import (  # type: ignore[import-not-found,unused-ignore]
+                PROTOBUF_ENCODING,
+            )
+
+            _PROTOBUF = PROTOBUF_ENCODING
+        except Exception:  # ImportError, or a half-written module: serve JSON
+            _PROTOBUF = None
+    return _PROTOBUF if _PROTOBUF is not False else None  # type: ignore[return-value]
+
+
+TABLE = "Table"
+PARTIAL = "PartialObjectMetadata"
+PARTIAL_LIST = "PartialObjectMetadataList"
+_META_GROUP = "meta.k8s.io"
+
+
+@dataclass(frozen=True, slots=True)
+class Negotiated:
+    """What one response is served as."""
+
+    encoding: Encoding
+    """Bytes of the body: JSON or protobuf."""
+    target: str = ""
+    """"" for the object itself, else TABLE / PARTIAL / PARTIAL_LIST (JSON only)."""
+    target_version: str = "v1"
+    """meta.k8s.io version of a Table/PartialObjectMetadata target (v1 or v1beta1)."""
+
+    @property
+    def cache_key(self) -> str | None:
+        """Key under which encoded watch frames may be shared between watchers."""
+        return None if self.target else self.encoding.content_type
+
+
+def parse_accept(header: str | None) -> list[tuple[str, dict[str, str]]]:
+    """Accept header → [(media type, params)] in the client's order (q values ignored, as
+    kube-apiserver's negotiation effectively does for the types it serves)."""
+    out: list[tuple[str, dict[str, str]]] = []
+    for part in (header or "").split(","):
+        bits = [b.strip() for b in part.split(";")]
+        if not bits[0]:
+            continue
+        params: dict[str, str] = {}
+        for b in bits[1:]:
+            k, _, v = b.partition("=")
+            params[k.strip().lower()] = v.strip()
+        out.append((bits[0].lower(), params))
+    return out
+
+
+def negotiate(header: str | None, *, allow_protobuf: bool = True) -> Negotiated | None:
+    """Pick the first Accept entry the emulator can serve; None means 406 Not Acceptable.
+
+    An absent or empty Accept is JSON. ``as=Table`` / ``as=PartialObjectMetadata[List]`` need
+    ``g=meta.k8s.io`` and v1 or v1beta1; they are served as JSON only, so a protobuf entry that
+    asks for them is skipped in favour of the client's next choice.
+    """
+    ranges = parse_accept(header)
+    if not ranges:
+        return Negotiated(JSON_ENCODING)
+    for media, params in ranges:
+        target = params.get("as", "")
+        if target:
+            if target not in (TABLE, PARTIAL, PARTIAL_LIST):
+                continue
+            if params.get("g") != _META_GROUP or params.get("v") not in ("v1", "v1beta1"):
+                continue
+            if media in (JSON, "application/*", "*/*"):
+                return Negotiated(JSON_ENCODING, target, params["v"])
+            continue
+        if media in (JSON, "application/*", "*/*"):
+            return Negotiated(JSON_ENCODING)
+        if media == PROTOBUF and allow_protobuf:
+            pb = protobuf_encoding()
+            if pb is not None:
+                return Negotiated(pb)
+    return None

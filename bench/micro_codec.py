@@ -1,0 +1,235 @@
+"""Codec micro-benchmark: µs per event for each decode path on ~6.5 KB pod events, one core.
+
+Run: ``python bench/micro_codec.py`` from the repo root (about 15 s; ``--quick`` for ~3 s).
+Prints a table; ``--json`` prints the same numbers as JSON.
+
+Paths measured (each on the same pod, encoded as a real kube-apiserver would):
+- JSON: msgspec metadata-only (``decode_json_event``, what the proxy uses), the incremental
+  ``JsonWatchDecoder`` on a stream, and orjson full decode for reference.
+- protobuf: the hand-written wire walk (``decode_proto_event``, what the proxy uses) and the
+  incremental ``ProtoWatchDecoder``; upb partial parsing via the generated classes
+  (WatchEvent → Unknown → PartialObjectMetadata, i.e. the whole ObjectMeta incl. managedFields
+  but not spec/status) and upb with a metadata-only "lite" ObjectMeta built at run time (only
+  fields 1/3/5/6/12 known; the rest stays unknown bytes).
+- list filtering per item, and managedFields pruning cost and savings.
+
+The sample pod comes from tests/unit/codec/codec_samples.py so tests and numbers agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "unit" / "codec"))
+
+from codec_samples import json_event, make_pod  # noqa: E402
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory  # noqa: E402
+
+from discofilter._generated.k8s.apimachinery import meta_v1_pb2, runtime_pb2  # noqa: E402
+from discofilter.codec import (  # noqa: E402
+    JsonWatchDecoder,
+    ProtoWatchDecoder,
+    decode_json_event,
+    decode_proto_event,
+    filter_list,
+    prune_managed_fields_json,
+    prune_managed_fields_proto,
+)
+from discofilter.codec.k8sproto import encode_list, encode_watch_frame  # noqa: E402
+from discofilter.model import WatchEvent  # noqa: E402
+
+
+def _lite_classes() -> type:
+    """A PartialObjectMetadata-shaped message whose ObjectMeta knows only the fields we read."""
+    fdp = descriptor_pb2.FileDescriptorProto(name="bench_lite.proto", package="bench.lite")
+    fdp.syntax = "proto2"
+    entry = descriptor_pb2.DescriptorProto(name="AnnotationsEntry")
+    entry.options.map_entry = True
+    for num, name in ((1, "key"), (2, "value")):
+        entry.field.add(name=name, number=num, type=9, label=1)
+    meta = fdp.message_type.add(name="MetaLite")
+    meta.nested_type.append(entry)
+    for num, name in ((1, "name"), (3, "namespace"), (5, "uid"), (6, "resourceVersion")):
+        meta.field.add(name=name, number=num, type=9, label=1)
+    meta.field.add(
+        name="annotations",
+        number=12,
+        type=11,
+        label=3,
+        type_name=".bench.lite.MetaLite.AnnotationsEntry",
+    )
+    obj = fdp.message_type.add(name="ObjectLite")
+    obj.field.add(name="metadata", number=1, type=11, label=1, type_name=".bench.lite.MetaLite")
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fdp)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("bench.lite.ObjectLite"))
+
+
+ObjectLite = _lite_classes()
+
+
+def upb_partial(frame: bytes, obj_cls: type = meta_v1_pb2.PartialObjectMetadata) -> WatchEvent:
+    ev = meta_v1_pb2.WatchEvent.FromString(frame[4:])
+    unknown = runtime_pb2.Unknown.FromString(ev.object.raw[4:])
+    m = obj_cls.FromString(unknown.raw).metadata
+    end = m.annotations.get("k8s.io/initial-events-end") == "true"
+    return WatchEvent(ev.type, m.namespace, m.name, m.uid, m.resourceVersion, frame, end)
+
+
+def upb_lite(frame: bytes) -> WatchEvent:
+    return upb_partial(frame, ObjectLite)
+
+
+def _time(fn: Callable[[], object], n: int) -> float:
+    """Best of 3 runs of n calls, in µs per call."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        best = min(best, time.perf_counter() - t0)
+    return best / n * 1e6
+
+
+def run(quick: bool) -> list[tuple[str, float, str]]:
+    n = 2_000 if quick else 20_000
+    pod = make_pod("mesh-a", "web-5d8f7c9b6d-abcde", "123456")
+    line = json_event("MODIFIED", pod)
+    frame = encode_watch_frame("MODIFIED", pod)
+    want = decode_proto_event(frame)
+    for fn in (upb_partial, upb_lite):
+        got = fn(frame)
+        assert (got.namespace, got.name, got.uid, got.resource_version) == (
+            want.namespace,
+            want.name,
+            want.uid,
+            want.resource_version,
+        ), fn.__name__
+    stream_j = line * 100
+    stream_p = frame * 100
+    chunk = 65536
+
+    def feed(dec_cls: type, data: bytes) -> Callable[[], object]:
+        def go() -> object:
+            dec = dec_cls()
+            out = [dec.feed(data[i : i + chunk]) for i in range(0, len(data), chunk)]
+            return out
+
+        return go
+
+    rows: list[tuple[str, float, str]] = [
+        (
+            "json: msgspec metadata-only (decode_json_event)",
+            _time(lambda: decode_json_event(line), n),
+            f"{len(line)} B",
+        ),
+        (
+            "json: JsonWatchDecoder.feed, 64 KiB chunks",
+            _time(feed(JsonWatchDecoder, stream_j), n // 100) / 100,
+            "per event",
+        ),
+        ("json: orjson full decode (reference)", _time(lambda: orjson.loads(line), n), ""),
+        (
+            "pb: wire walk (decode_proto_event)",
+            _time(lambda: decode_proto_event(frame), n),
+            f"{len(frame)} B",
+        ),
+        (
+            "pb: ProtoWatchDecoder.feed, 64 KiB chunks",
+            _time(feed(ProtoWatchDecoder, stream_p), n // 100) / 100,
+            "per event",
+        ),
+        ("pb: upb partial parse (PartialObjectMetadata)", _time(lambda: upb_partial(frame), n), ""),
+        ("pb: upb lite ObjectMeta (5 fields known)", _time(lambda: upb_lite(frame), n), ""),
+        (
+            "pb: upb unwrap only (WatchEvent + Unknown)",
+            _time(
+                lambda: runtime_pb2.Unknown.FromString(
+                    meta_v1_pb2.WatchEvent.FromString(frame[4:]).object.raw[4:]
+                ),
+                n,
+            ),
+            "",
+        ),
+    ]
+    items = [make_pod("mesh-a" if i % 2 else "batch", f"p-{i}") for i in range(500)]
+    jlist = orjson.dumps(
+        {
+            "kind": "PodList",
+            "apiVersion": "v1",
+            "metadata": {"resourceVersion": "9"},
+            "items": items,
+        }
+    )
+    plist = encode_list(
+        {
+            "kind": "PodList",
+            "apiVersion": "v1",
+            "metadata": {"resourceVersion": "9"},
+            "items": items,
+        }
+    )
+
+    def keep(ns: str) -> bool:
+        return ns == "mesh-a"
+
+    reps = max(n // 2000, 2)
+    rows += [
+        (
+            "list json: filter_list, 500 pods, 50% kept",
+            _time(lambda: filter_list(jlist, "application/json", keep), reps) / 500,
+            "per item",
+        ),
+        (
+            "list pb: filter_list, 500 pods, 50% kept",
+            _time(lambda: filter_list(plist, "application/vnd.kubernetes.protobuf", keep), reps)
+            / 500,
+            "per item",
+        ),
+    ]
+    pj, pp = prune_managed_fields_json(line), prune_managed_fields_proto(frame)
+    rows += [
+        (
+            "prune json: managedFields",
+            _time(lambda: prune_managed_fields_json(line), n // 4),
+            f"{len(line)} -> {len(pj)} B ({1 - len(pj) / len(line):.0%} saved)",
+        ),
+        (
+            "prune pb: managedFields",
+            _time(lambda: prune_managed_fields_proto(frame), n // 4),
+            f"{len(frame)} -> {len(pp)} B ({1 - len(pp) / len(frame):.0%} saved)",
+        ),
+    ]
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="codec micro-benchmark (µs per event)")
+    parser.add_argument("--quick", action="store_true", help="10x fewer iterations")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+    rows = run(args.quick)
+    if args.json:
+        print(
+            orjson.dumps(
+                [{"path": p, "us": round(us, 3), "note": note} for p, us, note in rows]
+            ).decode()
+        )
+        return 0
+    width = max(len(p) for p, _, _ in rows)
+    print(f"{'path':<{width}}  {'µs/event':>9}  note")
+    for p, us, note in rows:
+        print(f"{p:<{width}}  {us:9.2f}  {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

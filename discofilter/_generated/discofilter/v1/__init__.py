@@ -1,0 +1,1 @@
+"""Generated from protos/discofilter; do not edit."""

@@ -1,0 +1,63 @@
+"""PNG plots of a run (matplotlib, Agg backend: no display needed, safe in CI).
+
+* ``rate.png`` — watch events per second over time: upstream (the direct client) vs delivered by
+  each mode. The gap between the lines is what discofilter spares the controller.
+* ``latency_cdf.png`` — CDF of added latency per mode (log-scaled x axis: coalescing windows are
+  hundreds of ms, pass-through is sub-ms; a linear axis would hide one or the other).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+
+
+def plot_rates(
+    series: Mapping[str, Sequence[int]], out: Path, bucket_s: float = 1.0, title: str = ""
+) -> Path:
+    """One line per series (label -> events per bucket)."""
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    for label, counts in series.items():
+        xs = [i * bucket_s for i in range(len(counts))]
+        ax.plot(xs, [c / bucket_s for c in counts], label=label, linewidth=1.4)
+    ax.set_xlabel("seconds since churn start")
+    ax.set_ylabel("watch events / s")
+    ax.set_title(title or "Event rate: upstream vs delivered")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def plot_latency_cdf(samples: Mapping[str, Sequence[float]], out: Path, title: str = "") -> Path:
+    """One CDF per mode of added latency in seconds (plotted in ms)."""
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    drew = False
+    for label, vals in samples.items():
+        if not vals:
+            continue
+        xs = sorted(max(v * 1000, 1e-3) for v in vals)  # floor at 1 µs so log scale can draw 0
+        n = len(xs)
+        ax.step(xs, [(i + 1) / n for i in range(n)], where="post", label=f"{label} (n={n:,})")
+        drew = True
+    if drew:
+        ax.set_xscale("log")
+        ax.legend(loc="lower right", fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "no joined events", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("added latency (ms, log scale)")
+    ax.set_ylabel("fraction of events")
+    ax.set_title(title or "Added latency vs the direct client (CDF)")
+    ax.grid(True, alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out

@@ -1,0 +1,360 @@
+"""The proxy's settings: grouped frozen dataclasses, a camelCase YAML file, flags on top.
+
+Policy:
+
+* Every attribute says its unit, default and reason; the Helm chart's values mirror these groups
+  one to one (``server.listen`` here is ``server.listen`` there).
+* The YAML file uses camelCase keys (``discoverySelectors`` has exactly Istio's meshConfig
+  shape). Errors name the bad key *and* its line (``config.yaml:12: server.listne: unknown key``),
+  taken from PyYAML's node marks, so an SRE finds the typo without reading code.
+* Flags override the file; ``--print-config`` prints the effective result as YAML.
+* ``check_security`` refuses the unsafe combinations before anything listens: a non-loopback
+  listener without TLS (callers' credentials would cross the network in clear, and client-go
+  sends none over plain http anyway), and sidecar mode on a non-loopback listener (it lends the
+  proxy's identity to unauthenticated requests).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from discofilter.errors import ConfigError, SelectorError
+from discofilter.filter.selectors import (
+    SelectorSet,
+    parse_label_selector,
+    selector_from_label_selector,
+)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    listen: str = "127.0.0.1:8001"
+    """HOST:PORT to serve on. Loopback by default: contract 5, nobody gets in who should not."""
+    tls_cert_file: str | None = None
+    """PEM certificate to serve TLS with (with ``tls_key_file``). TLS is what lets client-go send
+    the caller's credentials: it sends none over plain http."""
+    tls_key_file: str | None = None
+    """PEM private key of ``tls_cert_file``."""
+    self_signed_tls: bool = False
+    """Generate a self-signed certificate at start (for IPs/names of the listener and localhost)."""
+    self_signed_ca_out: str | None = None
+    """Where to write the generated certificate (PEM) for the client's kubeconfig
+    ``certificate-authority``. Default: alongside nothing (not written)."""
+    sidecar: bool = False
+    """Opt-in: requests without Authorization use the proxy's own identity. Loopback only; the
+    proxy shares istiod's pod and service account. Never run with hostNetwork."""
+    workers: int = 1
+    """Worker processes sharing the port with SO_REUSEPORT, each with its own enrollment view.
+    One watch stream is one connection and one event loop; more workers spread streams, not
+    events of one stream."""
+    not_ready_wait_seconds: float = 5.0
+    """How long a filtered request waits for the first namespace sync before a 503 with
+    Retry-After: 1. 5 s covers a LIST of 10k namespaces; client-go retries a 503 anyway."""
+
+
+@dataclass(frozen=True)
+class UpstreamConfig:
+    url: str | None = None
+    """kube-apiserver URL (``--upstream``). Without it: kubeconfig, then in-cluster."""
+    kubeconfig: str | None = None
+    """kubeconfig path for the proxy's own identity and the server URL."""
+    context: str | None = None
+    """kubeconfig context (default: current-context)."""
+    ca_file: str | None = None
+    """CA bundle to verify the upstream with, overriding the kubeconfig's."""
+    insecure_skip_tls_verify: bool = False
+    """Turn off upstream TLS verification. Off by default; never in production."""
+    token_file: str | None = None
+    """Bearer token file for the proxy's own identity; re-read when it changes (projected
+    service-account tokens rotate about hourly)."""
+    connect_timeout_seconds: float = 10.0
+    """TCP+TLS connect timeout to the upstream. Watches have no read timeout: they are long."""
+    discovery_refresh_seconds: float = 60.0
+    """How often to re-read the API discovery (custom resources appear and go). A CRD created
+    in between is passed through unfiltered for at most this long."""
+
+
+@dataclass(frozen=True)
+class EnrollmentConfig:
+    discovery_selectors: tuple[Mapping[str, Any], ...] | None = None
+    """Istio's meshConfig.discoverySelectors (LabelSelectors OR-ed). None = every namespace."""
+    selectors: tuple[str, ...] = ()
+    """kubectl-syntax selectors from ``--selector``, each an OR term; they replace the file's
+    discoverySelectors when given."""
+    always_enrolled: tuple[str, ...] = ("istio-system",)
+    """Namespaces enrolled whatever their labels: the control plane must see itself."""
+    exempt_resources: tuple[str, ...] = ()
+    """Resources never filtered (kubectl group-resource spelling: "leases.coordination.k8s.io")."""
+
+    def selector_set(self) -> tuple[SelectorSet | None, tuple[str, ...]]:
+        """The compiled OR of selectors and a name per term (raises SelectorError)."""
+        if self.selectors:
+            sels = tuple(parse_label_selector(s) for s in self.selectors)
+            return SelectorSet(sels), tuple(f"--selector {i}" for i in range(len(sels)))
+        if self.discovery_selectors is None:
+            return None, ()
+        sels = tuple(
+            selector_from_label_selector(s, f"discoverySelectors[{i}]")
+            for i, s in enumerate(self.discovery_selectors)
+        )
+        return SelectorSet(sels), tuple(f"discoverySelectors[{i}]" for i in range(len(sels)))
+
+
+@dataclass(frozen=True)
+class StreamsConfig:
+    max_frame_bytes: int = 16 * 1024 * 1024
+    """Largest single watch line/frame accepted from the upstream. etcd caps objects at ~1.5 MB;
+    16 MiB leaves room for big CRs and still bounds memory per stream."""
+    client_buffer_bytes: int = 4 * 1024 * 1024
+    """Bytes a watch client may leave unread before it is cut off (contract 6)."""
+    slow_client_seconds: float = 10.0
+    """A write that cannot drain for this long ends the stream (kube-apiserver cuts a
+    cluster-wide pod watcher whose 1,000-event buffer stays full for ~100 ms; clients relist)."""
+    prune_managed_fields: bool = False
+    """Strip metadata.managedFields from forwarded objects (istiod never reads them)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
+    enrollment: EnrollmentConfig = field(default_factory=EnrollmentConfig)
+    streams: StreamsConfig = field(default_factory=StreamsConfig)
+    churn_control: Mapping[str, Any] | None = None
+    """The ``churnControl:`` section, handed to the coalesce package as is (None = defaults)."""
+
+
+# The enrollment keys sit at the top level of the file, as in Istio's meshConfig.
+_TOP_LEVEL_ENROLLMENT = ("discoverySelectors", "selectors", "alwaysEnrolled", "exemptResources")
+_SECTIONS: dict[str, type] = {
+    "server": ServerConfig,
+    "upstream": UpstreamConfig,
+    "streams": StreamsConfig,
+}
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def _where(source: str, node: yaml.Node) -> str:
+    return f"{source}:{node.start_mark.line + 1}"
+
+
+def _plain(node: yaml.Node) -> Any:
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def _convert(value_node: yaml.Node, tp: Any, key: str, source: str) -> Any:
+    """Check a scalar/sequence node against a field type; return the Python value."""
+    where = f"{_where(source, value_node)}: {key}"
+    value = _plain(value_node)
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(value_node, inner[0], key, source)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        assert isinstance(value_node, yaml.SequenceNode)
+        return tuple(
+            _convert(item, args[0], f"{key}[{i}]", source)
+            for i, item in enumerate(value_node.value)
+        )
+    if origin is Mapping or tp is Mapping:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return value
+    return value
+
+
+def _section(
+    node: yaml.Node, cls: type, prefix: str, source: str, only: tuple[str, ...] = ()
+) -> Any:
+    if not isinstance(node, yaml.MappingNode):
+        raise ConfigError(f"{_where(source, node)}: {prefix}: expected a mapping")
+    hints = typing.get_type_hints(cls)
+    by_camel = {camel(f.name): f.name for f in dataclasses.fields(cls)}
+    if only:
+        by_camel = {k: v for k, v in by_camel.items() if k in only}
+    values: dict[str, Any] = {}
+    for k_node, v_node in node.value:
+        key = k_node.value
+        if key not in by_camel:
+            hint = ", ".join(sorted(by_camel))
+            raise ConfigError(
+                f"{_where(source, k_node)}: {prefix}{key}: unknown key (expected one of {hint})"
+            )
+        values[by_camel[key]] = _convert(v_node, hints[by_camel[key]], prefix + key, source)
+    return values
+
+
+def load_config_text(text: str, source: str = "<config>") -> Config:
+    """Parse and validate a YAML config document. Raises ConfigError naming key and line."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source}: not valid YAML: {e}") from e
+    if root is None:
+        return Config()
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError(f"{_where(source, root)}: the config file must be a mapping")
+    groups: dict[str, Any] = {}
+    enrollment: dict[str, Any] = {}
+    churn: Mapping[str, Any] | None = None
+    for k_node, v_node in root.value:
+        key = k_node.value
+        if key in _SECTIONS:
+            groups[key] = _SECTIONS[key](**_section(v_node, _SECTIONS[key], key + ".", source))
+        elif key in _TOP_LEVEL_ENROLLMENT:
+            sub = yaml.MappingNode("tag:yaml.org,2002:map", [(k_node, v_node)])
+            enrollment.update(_section(sub, EnrollmentConfig, "", source, _TOP_LEVEL_ENROLLMENT))
+            if key == "discoverySelectors":
+                _check_discovery_selectors(v_node, source)
+            if key == "selectors":
+                for i, item in enumerate(v_node.value):
+                    try:
+                        parse_label_selector(item.value)
+                    except SelectorError as e:
+                        raise ConfigError(f"{_where(source, item)}: selectors[{i}]: {e}") from e
+        elif key == "churnControl":
+            churn = _plain(v_node)
+            if churn is not None and not isinstance(churn, dict):
+                raise ConfigError(f"{_where(source, v_node)}: churnControl: expected a mapping")
+        else:
+            allowed = sorted([*_SECTIONS, *_TOP_LEVEL_ENROLLMENT, "churnControl"])
+            raise ConfigError(
+                f"{_where(source, k_node)}: {key}: unknown key (expected one of "
+                f"{', '.join(allowed)})"
+            )
+    return Config(
+        server=groups.get("server", ServerConfig()),
+        upstream=groups.get("upstream", UpstreamConfig()),
+        enrollment=EnrollmentConfig(**enrollment),
+        streams=groups.get("streams", StreamsConfig()),
+        churn_control=churn,
+    )
+
+
+def _check_discovery_selectors(node: yaml.Node, source: str) -> None:
+    if not isinstance(node, yaml.SequenceNode):
+        return  # _convert already rejected it
+    for i, item in enumerate(node.value):
+        try:
+            selector_from_label_selector(_plain(item), f"discoverySelectors[{i}]")
+        except SelectorError as e:
+            raise ConfigError(f"{_where(source, item)}: {e}") from e
+
+
+def load_config_file(path: str) -> Config:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from e
+    return load_config_text(text, path)
+
+
+def with_overrides(config: Config, **groups: Mapping[str, Any]) -> Config:
+    """Return ``config`` with the non-None values of each group's overrides applied (flags)."""
+    out = config
+    for group, values in groups.items():
+        changed = {k: v for k, v in values.items() if v is not None}
+        if changed:
+            out = dataclasses.replace(
+                out, **{group: dataclasses.replace(getattr(out, group), **changed)}
+            )
+    return out
+
+
+def split_host_port(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"server.listen: {listen!r} is not HOST:PORT")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_security(config: Config) -> None:
+    """Refuse unsafe listener settings (see the module docstring)."""
+    s = config.server
+    host, _ = split_host_port(s.listen)
+    tls = bool(s.tls_cert_file) or s.self_signed_tls
+    if bool(s.tls_cert_file) != bool(s.tls_key_file):
+        raise ConfigError("server.tlsCertFile and server.tlsKeyFile must be given together")
+    if s.tls_cert_file and s.self_signed_tls:
+        raise ConfigError("server.selfSignedTls and server.tlsCertFile are mutually exclusive")
+    if not is_loopback(host) and not tls:
+        raise ConfigError(
+            f"server.listen: refusing to listen on non-loopback {host!r} without TLS: callers' "
+            "credentials would cross the network in clear (and client-go sends none over http). "
+            "Give --tls-cert-file/--tls-key-file or --self-signed-tls, or listen on 127.0.0.1."
+        )
+    if s.sidecar and not is_loopback(host):
+        raise ConfigError(
+            "server.sidecar: sidecar mode lends the proxy's identity to unauthenticated requests "
+            f"and is allowed only on a loopback listener, not {host!r}"
+        )
+    if s.workers < 1:
+        raise ConfigError("server.workers: must be at least 1")
+    config.enrollment.selector_set()  # raises SelectorError (a ConfigError) when invalid
+
+
+def _to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {camel(f.name): _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple | list):
+        return [_to_plain(x) for x in obj]
+    if isinstance(obj, Mapping):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    return obj
+
+
+def dump_config(config: Config) -> str:
+    """The effective config as YAML, in the file's own shape (loadable again)."""
+    doc: dict[str, Any] = {
+        "server": _to_plain(config.server),
+        "upstream": _to_plain(config.upstream),
+        "streams": _to_plain(config.streams),
+    }
+    doc.update(_to_plain(config.enrollment))
+    if config.churn_control is not None:
+        doc["churnControl"] = _to_plain(config.churn_control)
+    return yaml.safe_dump(doc, sort_keys=False)

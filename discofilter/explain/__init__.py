@@ -1,0 +1,1 @@
+"""``discofilter selectors explain``: which namespaces a selector set enrolls, and why."""

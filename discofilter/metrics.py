@@ -1,0 +1,256 @@
+"""Prometheus metrics of one discofilter process, in a registry of its own.
+
+Every ``Metrics`` owns a private ``CollectorRegistry``: tests and several in-process servers (the
+demo runs a proxy beside the emulator) never collide on the global default registry, and
+``/metrics`` shows exactly this proxy's families.
+
+Cost on the hot path (measured on the 2-core dev machine, prometheus-client 0.26,
+``python -m timeit``-style loop of 200,000 calls): ``family.labels(kind, enrolled).inc()`` costs
+~1.3 µs, a cached child's ``.inc(n)`` ~0.36 µs whatever ``n`` is. At ~135,000 events/s per stream
+(DESIGN anchor figures) even 0.36 µs per event is 5 % of the budget, so callers
+
+* take a ``KindMetrics`` handle once per stream (``metrics.for_kind("pods")``): it caches the
+  labelled children, so no ``labels()`` lookup happens per event;
+* count into local integers while they walk one upstream chunk, and call ``KindMetrics.add``
+  once per chunk.
+
+Label sets are closed and small (cardinality: ~10 kinds x 2 enrolled values): namespaces are never a
+label — per-namespace churn is served by the admin API instead (10,000 namespaces per cluster would
+make a label explode).
+
+``enrolled`` is "yes" for events whose namespace is enrolled and for events that always pass
+(BOOKMARK, ERROR, cluster-scoped objects), "no" otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from discofilter import __version__
+
+PREFIX = "discofilter"
+
+# Added delivery delay: the filter alone adds microseconds, coalescing windows add up to seconds
+# (pod windows default to ~1 s), so the buckets span 100 µs .. 10 s.
+DELAY_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+# Upstream request durations: a LIST of 150k pods takes seconds; a watch is timed until its
+# response headers arrive (it then streams for minutes, which is not a latency).
+UPSTREAM_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+def enrolled_label(enrolled: bool) -> str:
+    return "yes" if enrolled else "no"
+
+
+@dataclass(slots=True)
+class KindMetrics:
+    """Cached labelled children for one resource kind; take it once per stream, not per event."""
+
+    kind: str
+    _in_yes: Counter
+    _in_no: Counter
+    _out_yes: Counter
+    _out_no: Counter
+    _coalesced_yes: Counter
+    _coalesced_no: Counter
+    _suppressed: Counter
+    _bytes_in: Counter
+    _bytes_out: Counter
+    open_streams: Gauge
+    upstream_reconnects: Counter
+    slow_client_closures: Counter
+    added_delay: Histogram
+
+    def add(
+        self,
+        *,
+        in_enrolled: int = 0,
+        in_other: int = 0,
+        out_enrolled: int = 0,
+        out_other: int = 0,
+        coalesced_enrolled: int = 0,
+        coalesced_other: int = 0,
+        suppressed: int = 0,
+        bytes_in: int = 0,
+        bytes_out: int = 0,
+    ) -> None:
+        """Add one chunk's worth of counts; zero counts cost nothing."""
+        if in_enrolled:
+            self._in_yes.inc(in_enrolled)
+        if in_other:
+            self._in_no.inc(in_other)
+        if out_enrolled:
+            self._out_yes.inc(out_enrolled)
+        if out_other:
+            self._out_no.inc(out_other)
+        if coalesced_enrolled:
+            self._coalesced_yes.inc(coalesced_enrolled)
+        if coalesced_other:
+            self._coalesced_no.inc(coalesced_other)
+        if suppressed:
+            self._suppressed.inc(suppressed)
+        if bytes_in:
+            self._bytes_in.inc(bytes_in)
+        if bytes_out:
+            self._bytes_out.inc(bytes_out)
+
+
+class Metrics:
+    """All metric families of one proxy process, registered in ``self.registry``."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        kind_enrolled = ("kind", "enrolled")
+        self.events_in = Counter(
+            f"{PREFIX}_events_in",
+            "Watch events and list items decoded from the upstream.",
+            kind_enrolled,
+            registry=r,
+        )
+        self.events_out = Counter(
+            f"{PREFIX}_events_out",
+            "Watch events and list items written to clients (synthesized ones included).",
+            kind_enrolled,
+            registry=r,
+        )
+        self.events_coalesced = Counter(
+            f"{PREFIX}_events_coalesced",
+            "Events merged into a later event of the same object by the coalescer.",
+            kind_enrolled,
+            registry=r,
+        )
+        self.events_suppressed = Counter(
+            f"{PREFIX}_events_suppressed",
+            "Events dropped because their namespace is not enrolled.",
+            ("kind",),
+            registry=r,
+        )
+        self.bytes_in = Counter(
+            f"{PREFIX}_bytes_in", "Body bytes read from the upstream.", ("kind",), registry=r
+        )
+        self.bytes_out = Counter(
+            f"{PREFIX}_bytes_out", "Body bytes written to clients.", ("kind",), registry=r
+        )
+        self.open_streams = Gauge(
+            f"{PREFIX}_open_streams",
+            "Filtered client streams (LIST or WATCH) currently open.",
+            ("kind",),
+            registry=r,
+        )
+        self.upstream_reconnects = Counter(
+            f"{PREFIX}_upstream_reconnects",
+            "Upstream watch streams re-established after a drop.",
+            ("kind",),
+            registry=r,
+        )
+        self.slow_client_closures = Counter(
+            f"{PREFIX}_slow_client_closures",
+            "Client watches cut off because they did not drain their bounded buffer in time.",
+            ("kind",),
+            registry=r,
+        )
+        self.added_delay = Histogram(
+            f"{PREFIX}_added_delay_seconds",
+            "Time from an event's arrival from the upstream to its write to the client.",
+            ("kind",),
+            buckets=DELAY_BUCKETS,
+            registry=r,
+        )
+        self.upstream_request_duration = Histogram(
+            f"{PREFIX}_upstream_request_duration_seconds",
+            "Upstream request time until response headers (LIST: until the body is read).",
+            ("verb",),
+            buckets=UPSTREAM_BUCKETS,
+            registry=r,
+        )
+        self.namespaces = Gauge(
+            f"{PREFIX}_namespaces",
+            "Namespaces known to the proxy, by enrollment.",
+            ("enrolled",),
+            registry=r,
+        )
+        self.namespaces_synced = Gauge(
+            f"{PREFIX}_namespaces_synced",
+            "1 once the namespace informer has listed and is watching, else 0.",
+            registry=r,
+        )
+        self.enrollment_changes = Counter(
+            f"{PREFIX}_enrollment_changes",
+            "Namespaces that became enrolled (added) or left (removed).",
+            ("direction",),
+            registry=r,
+        )
+        self.config_reloads = Counter(
+            f"{PREFIX}_config_reloads",
+            "Configuration reloads (SIGHUP or file change), by result.",
+            ("result",),
+            registry=r,
+        )
+        self.build_info = Gauge(
+            f"{PREFIX}_build_info", "Always 1; labels carry the version.", ("version",), registry=r
+        )
+        self.build_info.labels(__version__).set(1)
+        self._kinds: dict[str, KindMetrics] = {}
+
+    def for_kind(self, kind: str) -> KindMetrics:
+        """The cached per-kind handle (created on first use; the children then show as 0)."""
+        km = self._kinds.get(kind)
+        if km is None:
+            km = KindMetrics(
+                kind=kind,
+                _in_yes=self.events_in.labels(kind, "yes"),
+                _in_no=self.events_in.labels(kind, "no"),
+                _out_yes=self.events_out.labels(kind, "yes"),
+                _out_no=self.events_out.labels(kind, "no"),
+                _coalesced_yes=self.events_coalesced.labels(kind, "yes"),
+                _coalesced_no=self.events_coalesced.labels(kind, "no"),
+                _suppressed=self.events_suppressed.labels(kind),
+                _bytes_in=self.bytes_in.labels(kind),
+                _bytes_out=self.bytes_out.labels(kind),
+                open_streams=self.open_streams.labels(kind),
+                upstream_reconnects=self.upstream_reconnects.labels(kind),
+                slow_client_closures=self.slow_client_closures.labels(kind),
+                added_delay=self.added_delay.labels(kind),
+            )
+            self._kinds[kind] = km
+        return km
+
+    def set_namespaces(self, enrolled: int, other: int, synced: bool) -> None:
+        """Publish the namespace view (call on each namespace event or enrollment change)."""
+        self.namespaces.labels("yes").set(enrolled)
+        self.namespaces.labels("no").set(other)
+        self.namespaces_synced.set(1 if synced else 0)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text exposition of this registry."""
+        return generate_latest(self.registry)
+
+    content_type = CONTENT_TYPE_LATEST

@@ -1,0 +1,245 @@
+"""``discofilter serve``: flags → effective ``Config`` → one or N worker processes.
+
+Upstream resolution order: ``--upstream URL``; else ``--kubeconfig`` (with ``--context``); else
+the in-cluster service account when its token exists; else the default kubeconfig
+(``$KUBECONFIG`` or ``~/.kube/config``). ``--workers N`` starts N processes that each bind the
+port with SO_REUSEPORT and keep their own upstream connections and enrollment view (a fixed port
+is required: with port 0 each worker would get its own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from typing import Any
+
+from aiohttp import web
+
+from discofilter.config import (
+    Config,
+    check_security,
+    dump_config,
+    load_config_file,
+    split_host_port,
+    with_overrides,
+)
+from discofilter.errors import ConfigError, UpstreamError
+from discofilter.upstream.client import Upstream
+from discofilter.upstream.incluster import in_cluster_available, load_in_cluster
+from discofilter.upstream.kubeconfig import default_kubeconfig_path, load_kubeconfig
+from discofilter.upstream.target import OwnCredentials, UpstreamTarget
+from discofilter.upstream.token import TokenFile
+
+log = logging.getLogger("discofilter.serve")
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "serve", help="run the namespace-filtering proxy", description=__doc__
+    )
+    p.add_argument("--config", help="YAML config file (camelCase keys; flags override it)")
+    p.add_argument("--print-config", action="store_true", help="print the effective config, exit")
+    p.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:8001)")
+    p.add_argument("--upstream", help="kube-apiserver URL (else kubeconfig / in-cluster)")
+    p.add_argument("--kubeconfig", help="kubeconfig for the proxy's own identity and server")
+    p.add_argument("--context", help="kubeconfig context (default: current-context)")
+    p.add_argument("--ca-file", help="CA bundle to verify the upstream")
+    p.add_argument("--token-file", help="bearer token file for the proxy's own identity")
+    p.add_argument(
+        "--insecure-skip-tls-verify", action="store_true", default=None,
+        help="do not verify the upstream's certificate (never in production)",
+    )  # fmt: skip
+    p.add_argument(
+        "--selector", action="append", default=None, metavar="SELECTOR",
+        help="namespace label selector, kubectl syntax; repeatable, each one an OR term "
+        "(replaces the file's discoverySelectors)",
+    )  # fmt: skip
+    p.add_argument(
+        "--always-enrolled", action="append", default=None, metavar="NAMESPACE",
+        help="namespace enrolled whatever its labels (repeatable; default istio-system)",
+    )  # fmt: skip
+    p.add_argument(
+        "--exempt-resource", action="append", default=None, metavar="RESOURCE[.GROUP]",
+        help="never filter this resource (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--tls-cert-file", help="serve TLS with this PEM certificate")
+    p.add_argument("--tls-key-file", help="private key of --tls-cert-file")
+    p.add_argument(
+        "--self-signed-tls", action="store_true", default=None,
+        help="serve TLS with a certificate generated at start",
+    )  # fmt: skip
+    p.add_argument("--self-signed-ca-out", help="write the generated certificate here (PEM)")
+    p.add_argument(
+        "--sidecar", action="store_true", default=None,
+        help="loopback only: requests without credentials use the proxy's identity",
+    )  # fmt: skip
+    p.add_argument("--workers", type=int, help="worker processes sharing the port (SO_REUSEPORT)")
+    p.add_argument(
+        "--prune-managed-fields", action="store_true", default=None,
+        help="strip metadata.managedFields from forwarded JSON watch events",
+    )  # fmt: skip
+    p.set_defaults(func=run)
+
+
+def effective_config(args: argparse.Namespace) -> Config:
+    config = load_config_file(args.config) if args.config else Config()
+    return with_overrides(
+        config,
+        server={
+            "listen": args.listen,
+            "tls_cert_file": args.tls_cert_file,
+            "tls_key_file": args.tls_key_file,
+            "self_signed_tls": args.self_signed_tls,
+            "self_signed_ca_out": args.self_signed_ca_out,
+            "sidecar": args.sidecar,
+            "workers": args.workers,
+        },
+        upstream={
+            "url": args.upstream,
+            "kubeconfig": args.kubeconfig,
+            "context": args.context,
+            "ca_file": args.ca_file,
+            "token_file": args.token_file,
+            "insecure_skip_tls_verify": args.insecure_skip_tls_verify,
+        },
+        enrollment={
+            "selectors": tuple(args.selector) if args.selector else None,
+            "always_enrolled": tuple(args.always_enrolled) if args.always_enrolled else None,
+            "exempt_resources": tuple(args.exempt_resource) if args.exempt_resource else None,
+        },
+        streams={"prune_managed_fields": args.prune_managed_fields},
+    )
+
+
+def resolve_target(config: Config) -> UpstreamTarget:
+    u = config.upstream
+    if u.url:
+        target = UpstreamTarget(
+            server=u.url.rstrip("/"),
+            own=OwnCredentials(token_file=TokenFile(u.token_file) if u.token_file else None),
+        )
+    elif u.kubeconfig:
+        target = load_kubeconfig(u.kubeconfig, u.context)
+    elif in_cluster_available():
+        target = load_in_cluster()
+    elif os.path.exists(default_kubeconfig_path()):
+        target = load_kubeconfig(None, u.context)
+    else:
+        raise ConfigError("no upstream: give --upstream URL or --kubeconfig, or run in a cluster")
+    tls = target.tls
+    if u.ca_file or u.insecure_skip_tls_verify:
+        tls = dataclasses.replace(
+            tls,
+            ca_file=u.ca_file or tls.ca_file,
+            insecure=u.insecure_skip_tls_verify or tls.insecure,
+        )
+    own = target.own
+    if u.token_file and target.own.token_file is None:
+        own = dataclasses.replace(own, token_file=TokenFile(u.token_file), token=None)
+    return dataclasses.replace(target, tls=tls, own=own)
+
+
+async def serve(config: Config, *, reuse_port: bool = False) -> None:
+    """Run one worker until SIGTERM/SIGINT."""
+    from discofilter.server.app import ProxyServer  # aiohttp app import only when serving
+    from discofilter.server.tls import server_ssl_context
+
+    target = resolve_target(config)
+    upstream = Upstream(target, config.upstream.connect_timeout_seconds)
+    proxy = ProxyServer(config, upstream)
+    await proxy.start_background()
+    runner = web.AppRunner(proxy.make_app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    host, port = split_host_port(config.server.listen)
+    s = config.server
+    ssl_ctx = (
+        server_ssl_context(s.tls_cert_file, s.tls_key_file)
+        if s.tls_cert_file and s.tls_key_file
+        else None
+    )
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_ctx, reuse_port=reuse_port or None)
+    await site.start()
+    addrs = runner.addresses
+    log.warning(
+        "discofilter serving",
+        extra={
+            "listen": addrs, "upstream": target.server, "upstream_from": target.source,
+            "tls": ssl_ctx is not None, "pid": os.getpid(),
+        },
+    )  # fmt: skip
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await proxy.stop()
+        await runner.cleanup()
+
+
+def _run_worker(config: Config, reuse_port: bool) -> None:
+    from discofilter.server.malloc import tune_malloc
+
+    tune_malloc()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        pass
+    asyncio.run(serve(config, reuse_port=reuse_port))
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = effective_config(args)
+        if args.print_config:
+            sys.stdout.write(dump_config(config))
+            return 0
+        check_security(config)
+        s = config.server
+        if s.self_signed_tls:
+            from discofilter.server.tls import write_self_signed
+
+            host, _ = split_host_port(s.listen)
+            cert, key = write_self_signed([host], s.self_signed_ca_out)
+            config = with_overrides(config, server={"tls_cert_file": cert, "tls_key_file": key})
+        resolve_target(config)  # fail fast on a bad kubeconfig, before forking workers
+    except ConfigError as e:
+        print(f"discofilter serve: {e}", file=sys.stderr)
+        return 2
+    if config.server.workers == 1:
+        try:
+            _run_worker(config, False)
+        except UpstreamError as e:
+            print(f"discofilter serve: {e}", file=sys.stderr)
+            return 1
+        return 0
+    if split_host_port(config.server.listen)[1] == 0:
+        print("discofilter serve: --workers needs a fixed port, not 0", file=sys.stderr)
+        return 2
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(target=_run_worker, args=(config, True), name=f"discofilter-worker-{i}")
+        for i in range(config.server.workers)
+    ]
+    for p in procs:
+        p.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for p in procs:
+            if p.pid is not None and p.is_alive():
+                os.kill(p.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for p in procs:
+        p.join()
+    return max((p.exitcode or 0) for p in procs)

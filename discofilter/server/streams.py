@@ -1,0 +1,99 @@
+"""Open filtered watch streams, and which of them an enrollment change must end (contract 3).
+
+Each ``WatchStream`` remembers the namespaces it *delivered* an event from and the namespaces it
+*dropped* an event from. When a namespace flips:
+
+* became enrolled → end the streams that dropped something from it (their client is missing
+  those objects); streams that never saw it are still exact;
+* left → end the streams that delivered something from it (their client holds objects it must
+  no longer see); the others never showed it.
+
+Ending = the stream writes a ``410 Expired`` ERROR event in its own content type and closes, so
+a client-go reflector relists through the filter. An event for a namespace the proxy has not
+seen yet is dropped and counted as dropped, so the namespace's later arrival ends the stream.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from discofilter.filter.enrollment import EnrollmentChange
+
+log = logging.getLogger(__name__)
+_ids = itertools.count(1)
+
+
+@dataclass(eq=False)
+class WatchStream:
+    """Counters and namespace sets of one client watch. Mutated only on the event loop."""
+
+    resource: str
+    content_type: str = ""
+    user_agent: str = ""
+    remote: str = ""
+    opened_at: float = 0.0
+    id: int = field(default_factory=lambda: next(_ids))
+    delivered_ns: set[str] = field(default_factory=set)
+    """Invariant: every namespace of an event this stream wrote to its client."""
+    dropped_ns: set[str] = field(default_factory=set)
+    """Invariant: every namespace of an event this stream filtered out."""
+    events_in: int = 0
+    events_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    expired: str | None = None
+    """Why the stream must end with 410 (None while it may continue)."""
+    _on_expire: Callable[[], None] | None = None
+
+    def affected_by(self, change: EnrollmentChange) -> bool:
+        if change.enrolled:
+            return change.namespace in self.dropped_ns
+        return change.namespace in self.delivered_ns
+
+    def expire(self, reason: str) -> None:
+        """Mark the stream for a 410 end and interrupt its upstream read."""
+        if self.expired is not None:
+            return
+        self.expired = reason
+        if self._on_expire is not None:
+            self._on_expire()
+
+    def on_expire(self, fn: Callable[[], None]) -> None:
+        self._on_expire = fn
+
+
+class StreamRegistry:
+    """All open watch streams of this worker."""
+
+    def __init__(self) -> None:
+        self._streams: dict[int, WatchStream] = {}
+        self.expired_total = 0
+
+    def add(self, stream: WatchStream) -> None:
+        self._streams[stream.id] = stream
+
+    def remove(self, stream: WatchStream) -> None:
+        self._streams.pop(stream.id, None)
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+    def streams(self) -> list[WatchStream]:
+        return list(self._streams.values())
+
+    def apply_changes(self, changes: Iterable[EnrollmentChange]) -> int:
+        """End every stream an enrollment change affects; return how many were ended."""
+        ended = 0
+        for change in changes:
+            for s in list(self._streams.values()):
+                if s.expired is None and s.affected_by(change):
+                    verb = "joined" if change.enrolled else "left"
+                    s.expire(f"namespace {change.namespace} {verb} the mesh")
+                    ended += 1
+        self.expired_total += ended
+        if ended:
+            log.info("enrollment change ended watches", extra={"streams": ended})
+        return ended

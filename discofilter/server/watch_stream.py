@@ -1,0 +1,199 @@
+"""One filtered client watch: upstream bytes → decode → filter → [coalesce] → one write per chunk.
+
+The pump (``WatchPump.run``) is the hot path, so it does the least per event:
+
+* all frames completed by one upstream chunk are filtered and joined into **one**
+  ``resp.write`` (DESIGN anchor: per-event writes cost more than the filtering itself);
+* the filter is a set lookup per event (``Enrollment.is_enrolled``); BOOKMARK and ERROR events
+  always pass, so the ``k8s.io/initial-events-end`` bookmark of a WatchList always arrives;
+* ``as=Table`` streams (``kubectl get -A -w``) go through the codec's ``TableWatchFilter`` so
+  column headers survive a dropped first event.
+
+Bounded memory (contract 6): the decoder refuses frames over ``max_frame_bytes``; the client
+transport may hold at most ``client_buffer_bytes`` unsent, and a write that cannot drain within
+``slow_client_seconds`` ends the stream (kube-apiserver cuts a cluster-wide pod watcher whose
+1,000-event buffer stays full for ~100 ms; the client relists, exactly as after that cut).
+
+Endings: upstream EOF or a broken upstream → the client response ends cleanly (client-go
+rewatches from its last resourceVersion). An enrollment change that affects this stream
+(``streams.py``) closes the upstream read, writes a ``410 Expired`` ERROR event in the stream's
+content type, and ends. A frame the codec cannot decode ends the stream with a 500 ERROR event.
+
+Coalescing seam: ``stage`` (when given) sits between filter and write with ``push``/``ready``/
+``next_deadline``; with one in place the read waits at most until its next deadline so held
+events are released on time even when the upstream is quiet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import aiohttp
+from aiohttp import web
+
+from discofilter.codec import TableWatchFilter, encode_error_event
+from discofilter.codec.base import FrameDecoder
+from discofilter.errors import CodecError
+from discofilter.model import BOOKMARK, ERROR, WatchEvent
+from discofilter.server.streams import WatchStream
+from discofilter.status import expired_message, status_dict
+
+log = logging.getLogger(__name__)
+
+_ALWAYS_PASS = frozenset({BOOKMARK, ERROR})
+
+
+class Stage(Protocol):
+    """The coalescing stage (``discofilter.coalesce.Coalescer`` fits)."""
+
+    def push(self, event: WatchEvent, now: float) -> None: ...
+
+    def ready(self, now: float) -> list[WatchEvent]: ...
+
+    def next_deadline(self) -> float | None: ...
+
+    def flush(self) -> list[WatchEvent]: ...
+
+
+class WatchPump:
+    def __init__(
+        self,
+        stream: WatchStream,
+        upstream_resp: aiohttp.ClientResponse,
+        client_resp: web.StreamResponse,
+        decoder: FrameDecoder,
+        is_enrolled: Callable[[str], bool],
+        *,
+        table: bool = False,
+        stage: Stage | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        slow_client_seconds: float = 10.0,
+        transform: Callable[[bytes], bytes] | None = None,
+    ) -> None:
+        self.stream = stream
+        self.up = upstream_resp
+        self.resp = client_resp
+        self.decoder = decoder
+        self.is_enrolled = is_enrolled
+        self.table = TableWatchFilter(is_enrolled) if table else None
+        self.stage = stage
+        self.monotonic = monotonic
+        self.slow_client_seconds = slow_client_seconds
+        self.transform = transform
+        self.end_reason = "upstream closed"
+        stream.on_expire(self._interrupt)
+
+    def _interrupt(self) -> None:
+        # Closing the upstream connection wakes the pending read; run() then sees `expired`.
+        self.up.close()
+
+    def filter(self, events: list[WatchEvent]) -> list[WatchEvent]:
+        """Keep enrolled namespaces' events, BOOKMARK and ERROR; record namespaces both ways."""
+        s = self.stream
+        out: list[WatchEvent] = []
+        enrolled = self.is_enrolled
+        for ev in events:
+            ns = ev.namespace
+            if ev.type in _ALWAYS_PASS:
+                out.append(ev)
+                continue
+            if self.table is not None:
+                passed = self.table.filter(ev)
+                if passed is None:
+                    s.dropped_ns.add(ns)
+                else:
+                    s.delivered_ns.add(ns)
+                    out.append(passed)
+            elif not ns or enrolled(ns):
+                s.delivered_ns.add(ns)
+                out.append(ev)
+            else:
+                s.dropped_ns.add(ns)
+        return out
+
+    async def _write(self, events: list[WatchEvent]) -> None:
+        if not events:
+            return
+        if self.transform is not None:
+            tf = self.transform
+            data = b"".join(e.raw if e.type in _ALWAYS_PASS else tf(e.raw) for e in events)
+        else:
+            data = b"".join(e.raw for e in events)
+        self.stream.events_out += len(events)
+        self.stream.bytes_out += len(data)
+        async with asyncio.timeout(self.slow_client_seconds):
+            await self.resp.write(data)
+
+    async def _read(self) -> bytes | None:
+        """The next upstream chunk (b"" at EOF), or None when the stage's deadline came first."""
+        if self.stage is not None:
+            deadline = self.stage.next_deadline()
+            if deadline is not None:
+                wait = max(0.0, deadline - self.monotonic())
+                try:
+                    async with asyncio.timeout(wait):
+                        return await self.up.content.readany()
+                except TimeoutError:
+                    return None
+        return await self.up.content.readany()
+
+    async def run(self) -> None:
+        """Pump until the upstream ends, the stream expires, or the client goes away."""
+        s = self.stream
+        stage = self.stage
+        try:
+            while s.expired is None:
+                try:
+                    chunk = await self._read()
+                except (aiohttp.ClientError, asyncio.IncompleteReadError, ConnectionError) as e:
+                    if s.expired is None:
+                        self.end_reason = f"upstream broke: {type(e).__name__}"
+                    break
+                if s.expired is not None:
+                    break
+                if chunk is None:
+                    assert stage is not None
+                    await self._write(stage.ready(self.monotonic()))
+                    continue
+                if not chunk:
+                    self.decoder.flush()  # raises CodecError on a frame cut in half
+                    break
+                s.bytes_in += len(chunk)
+                events = self.decoder.feed(chunk)
+                if not events:
+                    continue
+                s.events_in += len(events)
+                passed = self.filter(events)
+                if stage is not None:
+                    now = self.monotonic()
+                    for ev in passed:
+                        stage.push(ev, now)
+                    passed = stage.ready(now)
+                await self._write(passed)
+            if s.expired is not None:
+                self.end_reason = s.expired
+                status = status_dict(410, expired_message(f"{s.expired}; relist"), "Expired")
+                await self._write_raw(encode_error_event(status, s.content_type))
+            elif stage is not None:
+                # Upstream EOF: deliver what is held (in order) before the client's rewatch.
+                await self._write(stage.flush())
+        except CodecError as e:
+            self.end_reason = f"bad upstream frame: {e}"
+            status = status_dict(500, f"discofilter could not decode the upstream stream: {e}")
+            await self._write_raw(encode_error_event(status, s.content_type))
+        except TimeoutError:
+            self.end_reason = "client too slow"
+        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            self.end_reason = "client went away"
+
+    async def _write_raw(self, data: bytes) -> None:
+        try:
+            async with asyncio.timeout(self.slow_client_seconds):
+                await self.resp.write(data)
+            self.stream.bytes_out += len(data)
+        except (TimeoutError, ConnectionResetError, aiohttp.ClientConnectionResetError):
+            pass

@@ -1,0 +1,9 @@
+"""The only code that talks to kube-apiserver: where it is, who the proxy is, and the HTTP client.
+
+target.py      UpstreamTarget: server URL + TLS settings + the proxy's own credentials
+kubeconfig.py  kubeconfig files (contexts, tokens, client certificates, CAs)
+incluster.py   the in-cluster service account (KUBERNETES_SERVICE_HOST, projected token)
+token.py       a bearer token file re-read when it changes (projected tokens rotate)
+client.py      Upstream: the aiohttp sessions (caller traffic vs the proxy's own traffic)
+discovery.py   which resources are namespaced, from /api/v1 and /apis/G/V
+"""

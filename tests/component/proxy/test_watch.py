@@ -1,0 +1,119 @@
+"""Filtered WATCH through the proxy: filtering, bookmarks, WatchList, 410 on enrollment change."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+
+from discofilter.model import BOOKMARK
+from tests.component.proxy.conftest import CONTENT_TYPES, MESH, Rig
+from tests.component.proxy.helpers import WatchReader, open_watch
+
+pytestmark = [pytest.mark.parametrize("ctype", CONTENT_TYPES), pytest.mark.timeout(30)]
+
+
+async def test_watch_forwards_only_enrolled(rig: Rig, ctype: str) -> None:
+    rv = rig.sim.store.resource_version
+    async with aiohttp.ClientSession() as s:
+        r, task = await open_watch(
+            s, f"{rig.url}/api/v1/pods?watch=1&resourceVersion={rv}&allowWatchBookmarks=true",
+            ctype,
+        )  # fmt: skip
+        rig.pod("p1", "mesh-a")
+        rig.pod("x1", "batch")
+        rig.pod("p2", "istio-system")
+        rig.pod("p3", "mesh-b")
+        await r.until(lambda ev: len([e for e in ev if e.type != BOOKMARK]) >= 3)
+        await r.until(lambda ev: any(e.type == BOOKMARK for e in ev), timeout=5)
+        assert r.objects() == [
+            ("ADDED", "mesh-a", "p1"), ("ADDED", "istio-system", "p2"), ("ADDED", "mesh-b", "p3")
+        ]  # fmt: skip
+        [stream] = rig.proxy.registry.streams()
+        assert stream.dropped_ns == {"batch"}
+        assert stream.delivered_ns == {"mesh-a", "mesh-b", "istio-system"}
+        task.cancel()
+
+
+async def test_enrollment_join_ends_only_affected_streams(rig: Rig, ctype: str) -> None:
+    rv = rig.sim.store.resource_version
+    async with aiohttp.ClientSession() as s:
+        pods, t1 = await open_watch(s, f"{rig.url}/api/v1/pods?watch=1&resourceVersion={rv}", ctype)
+        svcs, t2 = await open_watch(
+            s, f"{rig.url}/api/v1/services?watch=1&resourceVersion={rv}", ctype
+        )
+        rig.pod("x1", "batch")
+        rig.pod("p1", "mesh-a")
+        await pods.until(lambda ev: len(ev) >= 1)
+        rig.sim.store.set_namespace_labels("batch", MESH)
+        await pods.until(lambda ev: pods.error_code() is not None)
+        assert pods.error_code() in (410, -1)
+        assert pods.objects()[-1][0] == "ERROR"
+        await asyncio.sleep(0.05)
+        assert not svcs.done  # it never dropped anything from batch: still exact
+        await pods.until(lambda ev: pods.done)
+        t1.cancel()
+        t2.cancel()
+
+
+async def test_enrollment_leave_ends_streams_that_delivered(rig: Rig, ctype: str) -> None:
+    rv = rig.sim.store.resource_version
+    async with aiohttp.ClientSession() as s:
+        pods, t1 = await open_watch(s, f"{rig.url}/api/v1/pods?watch=1&resourceVersion={rv}", ctype)
+        rig.pod("p1", "mesh-a")
+        await pods.until(lambda ev: len(ev) >= 1)
+        rig.sim.store.set_namespace_labels("mesh-a", {})
+        await pods.until(lambda ev: pods.error_code() is not None)
+        t1.cancel()
+    assert rig.proxy.registry.expired_total >= 1
+
+
+async def test_watchlist_initial_events_filtered_with_end_bookmark(rig: Rig, ctype: str) -> None:
+    rig.pod("p1", "mesh-a")
+    rig.pod("x1", "batch")
+    rig.pod("p2", "mesh-b")
+    q = "watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"
+    async with aiohttp.ClientSession() as s:
+        r, t = await open_watch(s, f"{rig.url}/api/v1/pods?{q}", ctype)
+        await r.until(lambda ev: any(e.initial_events_end for e in ev))
+        before_end = []
+        for e in r.events:
+            if e.initial_events_end:
+                break
+            before_end.append((e.type, e.namespace, e.name))
+        assert sorted(x for x in before_end if x[0] != BOOKMARK) == [
+            ("ADDED", "mesh-a", "p1"), ("ADDED", "mesh-b", "p2")
+        ]  # fmt: skip
+        t.cancel()
+
+
+async def test_too_old_resource_version_propagates_410(rig: Rig, ctype: str) -> None:
+    for i in range(3):
+        rig.pod(f"p{i}", "mesh-a")
+    rig.sim.store.resize_history(1)  # compact: resourceVersion 1 is now too old
+    rig.pod("p9", "mesh-a")
+    async with aiohttp.ClientSession() as s:
+        resp = await s.get(
+            f"{rig.url}/api/v1/pods?watch=1&resourceVersion=1", headers={"Accept": ctype}
+        )
+        if resp.status == 200:  # kube-apiserver's way: an ERROR event in a 200 stream
+            r = WatchReader(resp)
+            await asyncio.wait_for(r.run(), 5)
+            assert r.error_code() in (410, -1)
+        else:
+            assert resp.status == 410
+            resp.close()
+
+
+async def test_upstream_eof_ends_client_stream_cleanly(rig: Rig, ctype: str) -> None:
+    rv = rig.sim.store.resource_version
+    async with aiohttp.ClientSession() as s:
+        r, t = await open_watch(
+            s, f"{rig.url}/api/v1/pods?watch=1&resourceVersion={rv}&timeoutSeconds=1", ctype
+        )
+        rig.pod("p1", "mesh-a")
+        await r.until(lambda ev: r.done, timeout=5)
+        assert ("ADDED", "mesh-a", "p1") in r.objects()
+        await t
+    await rig.until(lambda: len(rig.proxy.registry) == 0)
