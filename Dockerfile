@@ -43,4 +43,5 @@ EXPOSE 8001 9090 9091
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:9090/healthz', timeout=2).status != 200)"]
 ENTRYPOINT ["discofilter"]
-CMD ["serve"]
+# The HEALTHCHECK needs the admin listener; keep --admin-listen when overriding the command.
+CMD ["serve", "--admin-listen", "127.0.0.1:9090"]

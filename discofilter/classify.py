@@ -42,6 +42,8 @@ DEFAULT_NAMESPACED: frozenset[tuple[str, str]] = frozenset(
     | {("coordination.k8s.io", "leases"), ("networking.k8s.io", "ingresses")}
 )  # fmt: skip
 
+UNKNOWN_RESOURCE = "cluster-scoped or unknown resource"
+"""PassThrough reason of a collection the catalog does not list as namespaced."""
 _SUBRESOURCE_UPGRADES = frozenset({"exec", "attach", "portforward"})
 _SEGMENT_RE = re.compile(r"^[A-Za-z0-9._~:@!$&'()*+,;=%-]+$")
 
@@ -185,7 +187,9 @@ def classify(
     segs = path[1:].split("/") if path != "/" else []
 
     upgrade = headers.get("Upgrade") or headers.get("upgrade")
-    if upgrade:
+    # "Upgrade: h2c" is an optional offer (curl --http2 over http) the server may ignore; the
+    # header is hop-by-hop and dropped, and the request is served as HTTP/1.1.
+    if upgrade and upgrade.strip().lower() != "h2c":
         return Upgrade(f"Upgrade: {upgrade}")
     # /api/v1/namespaces/NS/pods/NAME/exec and friends are upgrades even without the header.
     if len(segs) >= 2 and segs[-1] in _SUBRESOURCE_UPGRADES and "namespaces" in segs:
@@ -212,7 +216,7 @@ def classify(
         return PassThrough("named object or subresource")
     ref = ResourceRef(group, version, rest[0])
     if not catalog.is_namespaced(group, ref.resource):
-        return PassThrough("cluster-scoped or unknown resource")
+        return PassThrough(UNKNOWN_RESOURCE)
     if catalog.is_exempt(ref):
         return PassThrough("exempt resource")
 

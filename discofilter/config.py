@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from discofilter.coalesce import PolicyRule, rules_from_config
 from discofilter.errors import ConfigError, SelectorError
 from discofilter.filter.selectors import (
     SelectorSet,
@@ -47,7 +48,7 @@ class ServerConfig:
     """Generate a self-signed certificate at start (for IPs/names of the listener and localhost)."""
     self_signed_ca_out: str | None = None
     """Where to write the generated certificate (PEM) for the client's kubeconfig
-    ``certificate-authority``. Default: alongside nothing (not written)."""
+    ``certificate-authority``. None: not written."""
     sidecar: bool = False
     """Opt-in: requests without Authorization use the proxy's own identity. Loopback only; the
     proxy shares istiod's pod and service account. Never run with hostNetwork."""
@@ -85,7 +86,8 @@ class UpstreamConfig:
 @dataclass(frozen=True)
 class EnrollmentConfig:
     discovery_selectors: tuple[Mapping[str, Any], ...] | None = None
-    """Istio's meshConfig.discoverySelectors (LabelSelectors OR-ed). None = every namespace."""
+    """Istio's meshConfig.discoverySelectors (LabelSelectors OR-ed). None or [] = every
+    namespace, exactly as Istio reads it."""
     selectors: tuple[str, ...] = ()
     """kubectl-syntax selectors from ``--selector``, each an OR term; they replace the file's
     discoverySelectors when given."""
@@ -99,7 +101,9 @@ class EnrollmentConfig:
         if self.selectors:
             sels = tuple(parse_label_selector(s) for s in self.selectors)
             return SelectorSet(sels), tuple(f"--selector {i}" for i in range(len(sels)))
-        if self.discovery_selectors is None:
+        if not self.discovery_selectors:
+            # Istio: an absent and an empty discoverySelectors both mean every namespace (Go
+            # cannot tell them apart: len(nil) == len([]) == 0).
             return None, ()
         sels = tuple(
             selector_from_label_selector(s, f"discoverySelectors[{i}]")
@@ -249,6 +253,7 @@ def load_config_text(text: str, source: str = "<config>") -> Config:
             churn = _plain(v_node)
             if churn is not None and not isinstance(churn, dict):
                 raise ConfigError(f"{_where(source, v_node)}: churnControl: expected a mapping")
+            _check_churn_control(churn, v_node, source)
         else:
             allowed = sorted([*_SECTIONS, *_TOP_LEVEL_ENROLLMENT, "churnControl"])
             raise ConfigError(
@@ -272,6 +277,42 @@ def _check_discovery_selectors(node: yaml.Node, source: str) -> None:
             selector_from_label_selector(_plain(item), f"discoverySelectors[{i}]")
         except SelectorError as e:
             raise ConfigError(f"{_where(source, item)}: {e}") from e
+
+
+CHURN_KEYS = frozenset({"enabled", "rules"})
+
+
+def parse_churn_control(section: Mapping[str, Any] | None) -> tuple[bool, list[PolicyRule]]:
+    """(enabled, rules) from the ``churnControl`` mapping; raises ConfigError naming the key.
+
+    ``enabled`` defaults to true (the built-in policies: pods, endpoints and endpointslices
+    coalesce in 250 ms windows); ``rules`` are ``discofilter.coalesce.rules_from_config`` rules.
+    """
+    if section is None:
+        return True, []
+    unknown = set(section) - CHURN_KEYS
+    if unknown:
+        raise ConfigError(
+            f"churnControl.{sorted(unknown)[0]}: unknown key (expected enabled, rules)"
+        )
+    enabled = section.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"churnControl.enabled: expected true or false, got {enabled!r}")
+    rules = rules_from_config(section.get("rules") or [], "churnControl.rules")
+    return enabled, rules
+
+
+def _check_churn_control(churn: Any, node: yaml.Node, source: str) -> None:
+    try:
+        parse_churn_control(churn)
+    except ConfigError as e:
+        line = node.start_mark.line + 1
+        # Point at the offending key's own line when the message names a top-level key of it.
+        if isinstance(node, yaml.MappingNode):
+            for k, _ in node.value:
+                if f"churnControl.{k.value}" in str(e):
+                    line = k.start_mark.line + 1
+        raise ConfigError(f"{source}:{line}: {e}") from e
 
 
 def load_config_file(path: str) -> Config:

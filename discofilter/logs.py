@@ -44,7 +44,9 @@ class TextFormatter(logging.Formatter):
         base = f"{self.formatTime(record, '%H:%M:%S')} {record.levelname[0]} {record.name}: "
         base += redact(record.getMessage())
         extras = {
-            k: v for k, v in record.__dict__.items() if k not in _STD_ATTRS and not k.startswith("_")
+            k: v
+            for k, v in record.__dict__.items()
+            if k not in _STD_ATTRS and not k.startswith("_")
         }
         if extras:
             base += " " + " ".join(f"{k}={v}" for k, v in extras.items())
@@ -67,5 +69,7 @@ def setup_logging(fmt: str = "text", verbose: int = 0) -> None:
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG)
+    root.setLevel(
+        logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    )
     logging.getLogger("discofilter").setLevel(logging.INFO if verbose <= 1 else logging.DEBUG)

@@ -24,6 +24,7 @@ make a label explode).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 from prometheus_client import (
@@ -32,10 +33,12 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
 
 from discofilter import __version__
+from discofilter.admin.state import KindCounters
 
 PREFIX = "discofilter"
 
@@ -126,6 +129,9 @@ class Metrics:
     """All metric families of one proxy process, registered in ``self.registry``."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        # No `<name>_created` series: they double the series count and nobody alerts on them.
+        # The switch is process-wide in prometheus-client; discofilter has no other registry.
+        disable_created_metrics()
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         kind_enrolled = ("kind", "enrolled")
@@ -248,6 +254,30 @@ class Metrics:
         self.namespaces.labels("yes").set(enrolled)
         self.namespaces.labels("no").set(other)
         self.namespaces_synced.set(1 if synced else 0)
+
+    def kind_counters(self) -> list[KindCounters]:
+        """Per-kind totals for the admin ``Status`` (read through the public collect() API;
+        per admin request, never per event). Sorted by kind."""
+        fields = {
+            f"{PREFIX}_events_in_total": "events_in",
+            f"{PREFIX}_events_out_total": "events_out",
+            f"{PREFIX}_events_coalesced_total": "events_coalesced",
+            f"{PREFIX}_events_suppressed_total": "events_suppressed",
+            f"{PREFIX}_bytes_in_total": "bytes_in",
+            f"{PREFIX}_bytes_out_total": "bytes_out",
+            f"{PREFIX}_upstream_reconnects_total": "upstream_reconnects",
+            f"{PREFIX}_slow_client_closures_total": "slow_client_closures",
+        }
+        totals: dict[str, dict[str, int]] = defaultdict(dict)
+        for family in self.registry.collect():
+            for sample in family.samples:
+                field_name = fields.get(sample.name)
+                kind = sample.labels.get("kind")
+                if field_name is None or kind is None:
+                    continue
+                per_kind = totals[kind]
+                per_kind[field_name] = per_kind.get(field_name, 0) + int(sample.value)
+        return [KindCounters(kind=k, **v) for k, v in sorted(totals.items())]
 
     def exposition(self) -> bytes:
         """The Prometheus text exposition of this registry."""

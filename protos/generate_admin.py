@@ -10,6 +10,7 @@ is rewritten to the real location. The Kubernetes protos of the codec live elsew
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -18,38 +19,45 @@ from grpc_tools import protoc
 ROOT = Path(__file__).resolve().parents[1]
 PROTO = "discofilter/v1/admin.proto"
 OUT = ROOT / "discofilter" / "_generated"
-PKG = OUT / "discofilter" / "v1"
 OLD_IMPORT = "from discofilter.v1 import admin_pb2"
 NEW_IMPORT = "from discofilter._generated.discofilter.v1 import admin_pb2"
 
 
-def main() -> int:
-    PKG.mkdir(parents=True, exist_ok=True)
+def generate(out: Path = OUT) -> int:
+    """Generate into ``out`` (the package's ``_generated`` dir by default); 0 on success."""
+    pkg = out / "discofilter" / "v1"
+    pkg.mkdir(parents=True, exist_ok=True)
     well_known = Path(protoc.__file__).parent / "_proto"
     rc = protoc.main(
         [
             "grpc_tools.protoc",
             f"-I{ROOT / 'protos'}",
             f"-I{well_known}",
-            f"--python_out={OUT}",
-            f"--pyi_out={OUT}",
-            f"--grpc_python_out={OUT}",
+            f"--python_out={out}",
+            f"--pyi_out={out}",
+            f"--grpc_python_out={out}",
             str(ROOT / "protos" / PROTO),
         ]
     )
     if rc != 0:
         return rc
-    grpc_file = PKG / "admin_pb2_grpc.py"
+    grpc_file = pkg / "admin_pb2_grpc.py"
     text = grpc_file.read_text()
     if OLD_IMPORT not in text and NEW_IMPORT not in text:
         print(f"unexpected import in {grpc_file}", file=sys.stderr)
         return 1
     grpc_file.write_text(text.replace(OLD_IMPORT, NEW_IMPORT))
-    for pkg in (OUT / "discofilter", PKG):
-        init = pkg / "__init__.py"
+    for d in (out / "discofilter", pkg):
+        init = d / "__init__.py"
         if not init.exists():
             init.write_text('"""Generated from protos/discofilter; do not edit."""\n')
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT, help="output root (default: %(default)s)")
+    return generate(parser.parse_args(argv).out)
 
 
 if __name__ == "__main__":

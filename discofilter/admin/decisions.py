@@ -3,9 +3,9 @@
 Policy:
 
 * Sampled, never complete: at ~135,000 events/s a full feed would cost more than the proxying
-  itself. The hot path calls ``should_sample()`` (one integer increment and compare, ~50 ns) and
-  builds a ``Decision`` only when it returns True: one event in ``every`` (default 64, so
-  ~2,000 decisions/s at full speed, a rate a terminal can still show).
+  itself. The hot path calls ``should_sample()`` (an increment and a compare: 58 ns, timeit on
+  the 2-core dev machine) and builds a ``Decision`` only when it returns True: one event in
+  ``every`` (default 64, so ~2,000 decisions/s at full speed, a rate a terminal can still show).
 * Never blocks the hot path: ``publish`` uses ``put_nowait`` into each subscriber's bounded queue
   (default 1,024 decisions, about half a second at the full sampled rate); a subscriber that falls
   behind loses decisions, counted in ``Subscription.dropped``, instead of holding memory.

@@ -156,13 +156,19 @@ async def start_admin_grpc(
     health_interval: float = 1.0,
 ) -> tuple[grpc.aio.Server, int]:
     """Start the admin gRPC server; ``port=0`` picks a free port. Stop it with ``server.stop()``."""
-    server = grpc.aio.server()
+    # grpcio sets SO_REUSEPORT by default: a second process would then silently share the port
+    # and answer half the health checks with its own state. One admin server per port.
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     pb_grpc.add_AdminServicer_to_server(AdminServicer(state), server)
     health_servicer = _ReadinessHealth(state)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     services = (ADMIN_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME)
     reflection.enable_server_reflection(services, server)
-    bound = server.add_insecure_port(f"{_bracket(host)}:{port}")
+    try:
+        # grpcio returns 0 or raises RuntimeError (depending on version) when it cannot bind.
+        bound = server.add_insecure_port(f"{_bracket(host)}:{port}")
+    except RuntimeError as e:
+        raise ConfigError(f"admin gRPC: cannot listen on {host}:{port}: {e}") from e
     if bound == 0:
         raise ConfigError(f"admin gRPC: cannot listen on {host}:{port}")
     await server.start()

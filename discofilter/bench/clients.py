@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import operator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,10 @@ from discofilter.watchclient import EventLog, Watcher, resource
 
 State = dict[tuple[str, str], tuple[str, str]]
 
+# Seconds without a new event after which the official client's stream counts as quiet: longer
+# than the proxies' 250 ms coalescing window and the emulator's 1 s bookmark interval.
+QUIET_S = 1.5
+
 
 class PythonClients:
     """One informer-style watcher per kind against ``url``."""
@@ -30,9 +36,7 @@ class PythonClients:
     name = "python"
 
     def __init__(self, session: aiohttp.ClientSession, url: str, kinds: list[str], mode: str):
-        self.watchers = {
-            k: Watcher(session, url, resource(k), name=f"{mode}/{k}") for k in kinds
-        }
+        self.watchers = {k: Watcher(session, url, resource(k), name=f"{mode}/{k}") for k in kinds}
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, timeout_s: float = 60.0) -> None:
@@ -131,8 +135,23 @@ class OfficialClients:
         return await self._wait(lambda: self.max_rv(kind) >= rv, timeout_s)
 
     async def wait_for_state(self, kind: str, expected: State, timeout_s: float) -> bool:
-        # The child's cache is only visible after it stops; the rv wait is the condition here.
-        return True
+        """The child's cache is visible only after it stops: wait for the stream to be quiet
+        instead — no new event for ``QUIET_S`` — and compare after ``finish``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        last = self.events()
+        quiet_since = loop.time()
+        while loop.time() < deadline:
+            changed = functools.partial(operator.ne, last)
+            await self._wait(
+                lambda c=changed: c(self.events()), min(QUIET_S, deadline - loop.time())
+            )
+            now_events = self.events()
+            if now_events == last and loop.time() - quiet_since >= QUIET_S:
+                return True
+            if now_events != last:
+                last, quiet_since = now_events, loop.time()
+        return False
 
     async def finish(self) -> None:
         if self.child is None:

@@ -122,7 +122,9 @@ def run_record(args: argparse.Namespace) -> int:
 
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     counts = _run(record(args.kubeconfig, args.context, kinds, args.duration, args.out))
-    total = sum(v for k, v in counts.items() if k.split("/")[-1] in ("LIST", "ADDED", "MODIFIED", "DELETED"))
+    total = sum(
+        v for k, v in counts.items() if k.split("/")[-1] in ("LIST", "ADDED", "MODIFIED", "DELETED")
+    )
     print(f"recorded {total:,} events to {args.out}")
     for k in sorted(counts):
         print(f"  {k}: {counts[k]:,}")

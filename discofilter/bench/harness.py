@@ -34,8 +34,11 @@ class BenchArgs:
 
 async def start_upstream(a: BenchArgs, meta: ScenarioMeta) -> Upstream:
     if a.kubeconfig is None:
-        return await EmulatorUpstream.start(a.scenario, seed=a.seed, non_mesh_share=a.non_mesh_share)
+        return await EmulatorUpstream.start(
+            a.scenario, seed=a.seed, non_mesh_share=a.non_mesh_share
+        )
     from discofilter.bench.cluster_churn import ClusterChurn
+
     from discofilter.bench.kubeapi import api_client
     from discofilter.bench.upstream import ClusterUpstream
 

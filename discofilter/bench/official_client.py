@@ -134,7 +134,7 @@ class OfficialWatcher:
                 else:
                     self.counters["errors"] += 1
                     self.stopping.wait(0.2)
-            except Exception:  # noqa: BLE001 - connection errors of urllib3 vary; retry like a client
+            except Exception:
                 self.counters["errors"] += 1
                 self.stopping.wait(0.2)
 

@@ -24,7 +24,9 @@ def write_outputs(
     paths["table"].write_text(table)
     name = results["scenario"]["name"]
     rates = {("upstream (direct)" if k == "direct" else k): v for k, v in series["rates"].items()}
-    paths["rate_plot"] = plot_rates(rates, out_dir / "rate.png", title=f"{name}: events/s in vs out")
+    paths["rate_plot"] = plot_rates(
+        rates, out_dir / "rate.png", title=f"{name}: events/s in vs out"
+    )
     paths["latency_plot"] = plot_latency_cdf(
         series["latencies"], out_dir / "latency_cdf.png", title=f"{name}: added latency CDF"
     )

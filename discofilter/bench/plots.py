@@ -15,7 +15,22 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import matplotlib.pyplot as plt
+
+# One colour per mode in every plot, so the rate and latency figures read together.
+MODE_COLORS = {
+    "discofilter": "tab:orange",
+    "discofilter-nocc": "tab:green",
+    "kubectl-proxy": "tab:red",
+    "direct": "black",
+}
+
+
+def _style(label: str) -> dict[str, object]:
+    if label.startswith("upstream") or label == "direct":
+        # Drawn on top, dashed: a pass-through mode's line coincides with it exactly.
+        return {"color": "black", "linestyle": "--", "linewidth": 2.0, "zorder": 3}
+    return {"color": MODE_COLORS.get(label), "linewidth": 1.4}
 
 
 def plot_rates(
@@ -25,7 +40,7 @@ def plot_rates(
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
     for label, counts in series.items():
         xs = [i * bucket_s for i in range(len(counts))]
-        ax.plot(xs, [c / bucket_s for c in counts], label=label, linewidth=1.4)
+        ax.plot(xs, [c / bucket_s for c in counts], label=label, **_style(label))  # type: ignore[arg-type]
     ax.set_xlabel("seconds since churn start")
     ax.set_ylabel("watch events / s")
     ax.set_title(title or "Event rate: upstream vs delivered")
@@ -46,7 +61,13 @@ def plot_latency_cdf(samples: Mapping[str, Sequence[float]], out: Path, title: s
             continue
         xs = sorted(max(v * 1000, 1e-3) for v in vals)  # floor at 1 µs so log scale can draw 0
         n = len(xs)
-        ax.step(xs, [(i + 1) / n for i in range(n)], where="post", label=f"{label} (n={n:,})")
+        ax.step(
+            xs,
+            [(i + 1) / n for i in range(n)],
+            where="post",
+            label=f"{label} (n={n:,})",
+            color=MODE_COLORS.get(label),
+        )
         drew = True
     if drew:
         ax.set_xscale("log")

@@ -2,7 +2,7 @@
 
 Every process under test runs in its own OS process so its CPU seconds are its own (psutil reads
 them from /proc). Children get glibc's malloc thresholds pinned (DESIGN.md: without them a Python
-proxy faulted its 64–128 KiB buffers in again and again, 2–3 µs per event).
+proxy faulted its 64-128 KiB buffers in again and again, 2-3 µs per event).
 
 Readiness is awaited, never slept for: a child prints a line (the emulator) or a URL answers
 (proxies), polled at 50 ms with an overall timeout.
@@ -134,6 +134,19 @@ class Child:
                     await t
 
 
+_isolate = False
+
+
+def isolate_children(on: bool = True) -> None:
+    """Start later children in their own session, out of reach of the terminal's Ctrl-C.
+
+    The demo handles Ctrl-C itself (stop churn, catch up, summarise) and needs its emulator and
+    proxy alive for that; the benchmark leaves this off so Ctrl-C stops every process at once.
+    """
+    global _isolate
+    _isolate = on
+
+
 async def spawn(name: str, argv: list[str], *, stdin: bool = False, stdout: bool = False) -> Child:
     proc = await asyncio.create_subprocess_exec(
         *argv,
@@ -141,6 +154,7 @@ async def spawn(name: str, argv: list[str], *, stdin: bool = False, stdout: bool
         stdout=asyncio.subprocess.PIPE if stdout else asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
         env=child_env(),
+        start_new_session=_isolate,
     )
     child = Child(name, proc)
     child.start_monitoring()

@@ -113,7 +113,7 @@ async def record_kind(
             need_list = True
         except asyncio.CancelledError:
             raise
-        except Exception as e:  # noqa: BLE001 - a recorder keeps going through API hiccups
+        except Exception as e:
             status = getattr(e, "status", None)
             if status == 410:
                 need_list = True

@@ -1,4 +1,4 @@
-"""Replay a recorded trace into the emulator's ``Store`` at 1× or N× speed.
+"""Replay a recorded trace into the emulator's ``Store`` at 1x or Nx speed.
 
 Policy:
 * Event i is applied ``(ts_i - ts_0) / speed`` seconds after the start, on the injected clock;

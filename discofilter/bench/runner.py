@@ -82,6 +82,8 @@ class RunSpec:
     modes: list[str]
     clients: list[str] = field(default_factory=lambda: ["python"])
     non_mesh_share: float | None = None
+    always_enrolled: list[str] = field(default_factory=lambda: ["istio-system"])
+    """Namespaces enrolled whatever their labels (the proxy's ``alwaysEnrolled``, same default)."""
     kubeconfig: str | None = None
     catch_up_timeout_s: float = 30.0
     command: str = ""
@@ -94,10 +96,36 @@ class ModeRun:
     cpu_start: float = 0.0
     cpu_end: float = 0.0
     caught_up: dict[tuple[str, str], bool] = field(default_factory=dict)
+    slow_closures: float | None = None
+    """The proxy's own count of slow clients it cut off (its /metrics), when it serves one."""
 
 
-def enrolled(selectors: SelectorSet, ns_labels: dict[str, dict[str, str]]) -> set[str]:
-    return {ns for ns, labels in ns_labels.items() if selectors.matches(labels)}
+SLOW_CLOSURES_METRIC = "discofilter_slow_client_closures"
+
+
+async def scrape_slow_closures(session: aiohttp.ClientSession, url: str) -> float | None:
+    """Sum of the proxy's slow-client closures from ``url``/metrics; None when not served."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        async with session.get(url + "/metrics", timeout=aiohttp.ClientTimeout(total=5)) as r:
+            if r.status != 200:
+                return None
+            text = await r.text()
+        total = 0.0
+        for fam in text_string_to_metric_families(text):
+            if fam.name == SLOW_CLOSURES_METRIC:
+                total += sum(s.value for s in fam.samples if s.name.endswith("_total"))
+        return total
+    except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+        return None
+
+
+def enrolled(
+    selectors: SelectorSet, ns_labels: dict[str, dict[str, str]], always: list[str]
+) -> set[str]:
+    """Namespaces a filtering proxy must forward: selector matches plus the always-enrolled."""
+    return {ns for ns, labels in ns_labels.items() if selectors.matches(labels) or ns in always}
 
 
 async def list_truth(
@@ -127,7 +155,13 @@ async def _start_mode(
         return Target(DIRECT, up.url)
     if mode in (DISCOFILTER, DISCOFILTER_NOCC):
         return await start_discofilter(
-            mode, session, up.url, spec.selectors, work, kubeconfig=spec.kubeconfig
+            mode,
+            session,
+            up.url,
+            spec.selectors,
+            work,
+            kubeconfig=spec.kubeconfig,
+            always_enrolled=spec.always_enrolled,
         )
     if mode == KUBECTL_PROXY:
         return await start_kubectl_proxy(session, up.url, work, kubeconfig=spec.kubeconfig)
@@ -165,12 +199,16 @@ async def run(
                 if m.target.status != "ok":
                     continue
                 hdr = up.headers if m.target.mode == DIRECT else {}
-                m.clients["python"] = PythonClients(session, m.target.url, spec.kinds, m.target.mode)
+                m.clients["python"] = PythonClients(
+                    session, m.target.url, spec.kinds, m.target.mode
+                )
                 for w in m.clients["python"].watchers.values():  # type: ignore[union-attr]
                     w.headers = hdr
                 # The official-client process gets no credentials: against a real cluster it
                 # watches through the proxies only.
-                if "official" in spec.clients and (up.kind == "emulator" or m.target.mode != DIRECT):
+                if "official" in spec.clients and (
+                    up.kind == "emulator" or m.target.mode != DIRECT
+                ):
                     m.clients["official"] = OfficialClients(
                         m.target.url, spec.kinds, m.target.mode, work
                     )
@@ -211,7 +249,7 @@ async def run(
                 phase[0] = "catch-up"
                 truth, ns_labels, list_rv = await list_truth(session, up, spec.kinds)
                 final_rv = max(final_rv, list_rv)
-                enr = enrolled(sel, ns_labels)
+                enr = enrolled(sel, ns_labels, spec.always_enrolled)
                 await asyncio.gather(
                     *(
                         _catch_up(m, k, final_rv, truth[k], enr, spec.catch_up_timeout_s)
@@ -228,6 +266,8 @@ async def run(
             for m in modes.values():
                 if m.target.child is not None:
                     m.cpu_end = m.target.child.cpu_seconds()
+                if m.target.filtered and m.target.status == "ok":
+                    m.slow_closures = await scrape_slow_closures(session, m.target.url)
         finally:
             await asyncio.gather(
                 *(c.finish() for m in modes.values() for c in m.clients.values()),
@@ -256,14 +296,20 @@ def expected_state(kind: str, full: State, enrolled_ns: set[str], filtered: bool
 async def _catch_up(
     m: ModeRun, kind: str, final_rv: int, full: State, enr: set[str], timeout_s: float
 ) -> None:
+    """Wait until each client has seen ``final_rv`` and its cache equals its expected state.
+
+    Both conditions, because neither implies the other: a filtering proxy may hold no bookmark
+    newer than its last enrolled event (the state matches, the rv never comes), and a proxy that
+    learns of an enrollment change from its own namespace watch converges the client (410 and
+    relist) *after* the client already saw the final rv.
+    """
     want = expected_state(kind, full, enr, m.target.filtered)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
     for name, c in m.clients.items():
-        ok = await c.wait_for_rv(kind, final_rv, timeout_s)
-        # A filtering proxy may hold no bookmark newer than its last enrolled event; the cache
-        # equal to the truth is then the condition that the stream is quiet and complete.
-        if not ok:
-            ok = await c.wait_for_state(kind, want, min(5.0, timeout_s))
-        m.caught_up[(name, kind)] = ok
+        rv_ok = await c.wait_for_rv(kind, final_rv, max(0.0, deadline - loop.time()))
+        state_ok = await c.wait_for_state(kind, want, max(1.0, deadline - loop.time()))
+        m.caught_up[(name, kind)] = rv_ok and state_ok
 
 
 def _assemble(
@@ -351,6 +397,7 @@ def _assemble(
                 if total_up_events
                 else None,
                 "peak_rss_mb": round(t.child.usage.peak_rss / 1e6, 1),
+                "slow_client_closures": m.slow_closures,
                 "client_stream_closures": sum(
                     int(c.counters(k).get("stream_ends", 0))
                     + int(c.counters(k).get("error_events", 0))

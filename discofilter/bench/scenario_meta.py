@@ -6,11 +6,11 @@ Two kinds of scenario file:
   the harness reads its name, discovery selectors, watched kinds and duration, and optionally
   overrides its non-mesh share of churn (``--non-mesh-share``);
 * a *trace* scenario (this package's extension): ``trace: PATH`` (relative to the scenario file)
-  replayed by ``TraceReplayer`` at ``speed:`` (default 1×). Keys::
+  replayed by ``TraceReplayer`` at ``speed:`` (default 1x). Keys::
 
       name: my-trace
       trace: traces/prod.jsonl.gz      # recorder output or kubectl -w -o json output
-      speed: 4                          # 4× faster than recorded
+      speed: 4                          # 4x faster than recorded
       rate: 200                         # events/s for kubectl output (it has no timestamps)
       preloadSeconds: 2                 # events in the first 2 s form the initial state
       discoverySelectors: [{matchLabels: {istio-discovery: enabled}}]
@@ -51,6 +51,9 @@ class ScenarioMeta:
     non_mesh_share: float | None = None
     build: Callable[..., Churner] = field(default=lambda *a, **k: _no_churn())
     """``build(store, *, seed, clock)``: populate ``store`` and return the churn to run."""
+    cluster_profile: dict[str, Any] = field(default_factory=dict)
+    """Rates for a real cluster (``cluster_churn``): createsPerSecond, deletesPerSecond,
+    nonMeshShare — the scenario's optional ``cluster:`` key, else its steady churn rates."""
 
 
 class _NoChurn:
@@ -105,6 +108,7 @@ def _trace_meta(path: Path, doc: dict[str, Any]) -> ScenarioMeta:
         kinds=list(doc.get("kinds") or ["pods"]),
         duration_s=float(doc.get("duration", 30.0)),
         build=build,
+        cluster_profile=dict(doc.get("cluster") or {}),
     )
 
 

@@ -47,7 +47,9 @@ def latency_summary(samples: Iterable[float]) -> dict[str, float | int | None]:
     }
 
 
-def first_seen(times: Sequence[float], types: Sequence[str], rvs: Sequence[str]) -> dict[str, float]:
+def first_seen(
+    times: Sequence[float], types: Sequence[str], rvs: Sequence[str]
+) -> dict[str, float]:
     """resourceVersion -> first receive time of a watch event carrying it (bookmarks excluded)."""
     out: dict[str, float] = {}
     for t, ty, rv in zip(times, types, rvs, strict=True):
@@ -76,7 +78,9 @@ def added_latencies(
     return out
 
 
-def rate_series(times: Sequence[float], start: float, end: float, bucket_s: float = 1.0) -> list[int]:
+def rate_series(
+    times: Sequence[float], start: float, end: float, bucket_s: float = 1.0
+) -> list[int]:
     """Counts per ``bucket_s`` bucket of ``times`` in [start, end); times outside are dropped."""
     n = max(1, math.ceil((end - start) / bucket_s))
     out = [0] * n

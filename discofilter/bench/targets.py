@@ -37,6 +37,13 @@ MODES = (DIRECT, DISCOFILTER, DISCOFILTER_NOCC, KUBECTL_PROXY)
 FILTERED_MODES = frozenset({DISCOFILTER, DISCOFILTER_NOCC})
 
 
+# A rule for every resource whose policy does nothing switches coalescing off
+# (coalesce.policy: "a matching rule whose policy does nothing switches coalescing off").
+CHURN_CONTROL_OFF: dict[str, Any] = {
+    "rules": [{"resource": "*", "windowSeconds": 0, "maxEventsPerSecond": 0, "maxHoldSeconds": 0}]
+}
+
+
 @dataclass(slots=True)
 class Target:
     mode: str
@@ -52,14 +59,21 @@ class Target:
         return self.mode in FILTERED_MODES
 
 
-def proxy_config(discovery_selectors: list[dict[str, Any]], churn_control: bool) -> dict[str, Any]:
+def proxy_config(
+    discovery_selectors: list[dict[str, Any]],
+    churn_control: bool,
+    always_enrolled: list[str] | None = None,
+) -> dict[str, Any]:
     """The ``discofilter serve --config`` document for one mode.
 
     Selectors go in Istio's ``discoverySelectors`` shape (exactly what the scenario declares), so
     ``In``/``NotIn`` expressions need no translation to the string syntax.
     """
     doc: dict[str, Any] = {"discoverySelectors": discovery_selectors}
-    doc["churnControl"] = {"enabled": churn_control}
+    if always_enrolled is not None:
+        doc["alwaysEnrolled"] = list(always_enrolled)
+    if not churn_control:
+        doc["churnControl"] = CHURN_CONTROL_OFF
     return doc
 
 
@@ -71,12 +85,12 @@ async def start_discofilter(
     work_dir: Path,
     *,
     kubeconfig: str | None = None,
+    always_enrolled: list[str] | None = None,
 ) -> Target:
     port = free_port()
     cfg_path = work_dir / f"{mode}.yaml"
-    cfg_path.write_text(
-        yaml.safe_dump(proxy_config(discovery_selectors, churn_control=mode == DISCOFILTER))
-    )
+    doc = proxy_config(discovery_selectors, mode == DISCOFILTER, always_enrolled)
+    cfg_path.write_text(yaml.safe_dump(doc))
     args = ["serve", "--listen", f"127.0.0.1:{port}", "--config", str(cfg_path)]
     args += ["--kubeconfig", kubeconfig] if kubeconfig else ["--upstream", upstream_url]
     child = await spawn(mode, python_module_argv("discofilter", *args))

@@ -136,7 +136,9 @@ def events_from_documents(
             raise CodecError(f"trace: expected a JSON object, got {type(doc).__name__}")
         if "ts" in doc and "object" in doc:
             obj = doc["object"]
-            yield TraceEvent(float(doc["ts"]), doc.get("kind") or _kind_of(obj, kind), doc["type"], obj)
+            yield TraceEvent(
+                float(doc["ts"]), doc.get("kind") or _kind_of(obj, kind), doc["type"], obj
+            )
             continue
         if "type" in doc and isinstance(doc.get("object"), dict):
             obj, type_ = doc["object"], doc["type"]
@@ -171,7 +173,7 @@ class TraceWriter:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = gzip.open(path, "wb", compresslevel=6)
+        self._f = gzip.open(path, "wb", compresslevel=6)  # noqa: SIM115 - closed by close()
         self.count = 0
 
     def write(self, ts: float, kind: str, type_: str, obj: dict[str, Any]) -> None:

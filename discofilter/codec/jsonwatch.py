@@ -9,9 +9,9 @@ Bounded memory (contract 6): a partial line is buffered only up to ``max_frame_b
 moment the buffered tail exceeds it, ``FrameTooLarge`` is raised without waiting for the
 newline. Empty (whitespace-only) lines are ignored, as client-go's decoder does.
 
-Metadata comes from msgspec schemas (``jsonmeta``). No byte-scan shortcut is used: a naive
-search for ``"namespace":`` is wrong on legal input (DESIGN), and the msgspec path already
-validates the whole line.
+Metadata comes from a guarded scan of Go's typed-object prefix (``jsonscan``: an anchored
+grammar, not a search; a naive search for ``"namespace":`` is wrong on legal input) and, for
+every line it does not match, from msgspec schemas (``jsonmeta``) that validate the whole line.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from discofilter.codec.jsonmeta import (
     ObjectMetaLite,
     is_table,
 )
+from discofilter.codec.jsonscan import scan_json_event
 from discofilter.errors import CodecError, FrameTooLarge
 from discofilter.model import BOOKMARK, EVENT_TYPES, INITIAL_EVENTS_END, WatchEvent
 
@@ -37,8 +38,17 @@ def decode_json_event(line: bytes) -> WatchEvent:
     """Decode one complete JSON watch line (with or without its newline) into a ``WatchEvent``.
 
     ``raw`` is ``line`` itself. Raises ``CodecError`` for invalid JSON, a missing/unknown
-    ``type`` or a missing ``object``.
+    ``type`` or a missing ``object``. Typed objects as Go writes them take the guarded scan
+    (``jsonscan``, ~1.3 µs); everything else msgspec (~4.7 µs per 6.5 KB pod).
     """
+    fast = scan_json_event(line)
+    if fast is not None:
+        return fast
+    return decode_json_event_msgspec(line)
+
+
+def decode_json_event_msgspec(line: bytes) -> WatchEvent:
+    """``decode_json_event`` without the fast path: msgspec for every line."""
     try:
         ev = EVENT_DECODER.decode(line)
     except JSON_ERRORS as e:

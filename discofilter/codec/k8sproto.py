@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -40,6 +38,16 @@ from discofilter._generated.k8s.api import core_v1_pb2 as core
 from discofilter._generated.k8s.api import discovery_v1_pb2 as discovery
 from discofilter._generated.k8s.apimachinery import meta_v1_pb2 as meta
 from discofilter._generated.k8s.apimachinery import runtime_pb2 as runtime
+from discofilter.codec.k8sproto_types import (
+    FIELDSV1,
+    INTSTR,
+    MICROTIME,
+    QUANTITY,
+    TIME,
+    format_time,
+    parse_time,
+)
+from discofilter.codec.protoencode import encode_message
 from discofilter.codec.wire import K8S_MAGIC, frame
 from discofilter.errors import CodecError
 
@@ -64,18 +72,6 @@ for _name in (
     KINDS[("v1", _name)] = getattr(core, _name)
     KINDS[("v1", _name + "List")] = getattr(core, _name + "List")
 
-_META = "k8s.io.apimachinery.pkg.apis.meta.v1."
-_TIME = _META + "Time"
-_MICROTIME = _META + "MicroTime"
-_FIELDSV1 = _META + "FieldsV1"
-_INTSTR = "k8s.io.apimachinery.pkg.util.intstr.IntOrString"
-_QUANTITY = "k8s.io.apimachinery.pkg.api.resource.Quantity"
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_RFC3339 = re.compile(
-    r"^(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?([Zz]|[+-]\d\d:\d\d)$"
-)
-
 
 def supports(api_version: str, kind: str) -> bool:
     """True when ``kind`` of ``api_version`` (object or ``*List``) has a protobuf form here."""
@@ -90,31 +86,6 @@ def message_class(api_version: str, kind: str) -> type[Message]:
 
 
 # ---- JSON -> protobuf ----------------------------------------------------------------------
-
-
-def parse_time(value: str) -> tuple[int, int]:
-    """RFC 3339 → (seconds since epoch, nanos)."""
-    m = _RFC3339.match(value)
-    if m is None:
-        raise CodecError(f"not an RFC 3339 time: {value[:40]!r}")
-    y, mo, d, h, mi, s, frac, tz = m.groups()
-    try:
-        dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=UTC)
-    except ValueError as e:
-        raise CodecError(f"not an RFC 3339 time: {value[:40]!r}") from e
-    if tz not in ("Z", "z"):
-        sign = 1 if tz[0] == "+" else -1
-        dt -= sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
-    delta = dt - _EPOCH
-    nanos = int((frac or "0").ljust(9, "0"))
-    return delta.days * 86400 + delta.seconds, nanos
-
-
-def format_time(seconds: int, nanos: int = 0, micro: bool = False) -> str:
-    dt = _EPOCH + timedelta(seconds=seconds)
-    if micro:
-        return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos // 1000:06d}Z"
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _scalar(fd: FieldDescriptor, value: Any) -> Any:
@@ -134,20 +105,20 @@ def _scalar(fd: FieldDescriptor, value: Any) -> Any:
 
 def _set_message(msg: Message, value: Any) -> None:
     name = msg.DESCRIPTOR.full_name
-    if name in (_TIME, _MICROTIME):
+    if name in (TIME, MICROTIME):
         if not isinstance(value, str):
             raise CodecError(f"{name}: expected an RFC 3339 string")
         msg.seconds, msg.nanos = parse_time(value)
-    elif name == _FIELDSV1:
+    elif name == FIELDSV1:
         msg.Raw = orjson.dumps(value)
-    elif name == _INTSTR:
+    elif name == INTSTR:
         if isinstance(value, bool) or not isinstance(value, int | str):
             raise CodecError("IntOrString: expected a number or a string")
         if isinstance(value, int):
             msg.type, msg.intVal, msg.strVal = 0, value, ""
         else:
             msg.type, msg.intVal, msg.strVal = 1, 0, value
-    elif name == _QUANTITY:
+    elif name == QUANTITY:
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise CodecError("Quantity: expected a string")
         msg.string = str(value)
@@ -225,9 +196,14 @@ def to_message(obj: Mapping[str, Any]) -> Message:
 
 
 def encode_object(obj: Mapping[str, Any]) -> bytes:
-    """``k8s\\0`` + Unknown{typeMeta, raw} for one object (a Status included)."""
+    """``k8s\\0`` + Unknown{typeMeta, raw} for one object (a Status included).
+
+    Uses the compiled direct encoder (``protoencode``), byte-identical to
+    ``to_message(obj).SerializeToString(deterministic=True)`` and ~10x faster.
+    """
     api_version, kind = _type_of(obj)
-    return envelope(api_version, kind, to_message(obj).SerializeToString(deterministic=True))
+    desc = message_class(api_version, kind).DESCRIPTOR
+    return envelope(api_version, kind, encode_message(desc, obj))
 
 
 def encode_list(obj: Mapping[str, Any]) -> bytes:
@@ -254,13 +230,13 @@ def _json_value(fd: FieldDescriptor, value: Any) -> Any:
 
 def _json_message(msg: Message) -> Any:
     name = msg.DESCRIPTOR.full_name
-    if name in (_TIME, _MICROTIME):
-        return format_time(msg.seconds, msg.nanos, micro=name == _MICROTIME)
-    if name == _FIELDSV1:
+    if name in (TIME, MICROTIME):
+        return format_time(msg.seconds, msg.nanos, micro=name == MICROTIME)
+    if name == FIELDSV1:
         return orjson.loads(msg.Raw) if msg.Raw else {}
-    if name == _INTSTR:
+    if name == INTSTR:
         return msg.strVal if msg.type == 1 else msg.intVal
-    if name == _QUANTITY:
+    if name == QUANTITY:
         return msg.string
     return to_dict(msg)
 

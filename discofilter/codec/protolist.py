@@ -15,19 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from discofilter.codec.protowatch import object_meta_spans, unwrap_unknown
-from discofilter.codec.wire import K8S_MAGIC, LEN, field_bytes, iter_fields, text
+from discofilter.codec.protowatch import object_namespace, unwrap_unknown
+from discofilter.codec.wire import K8S_MAGIC, LEN, field_bytes, iter_fields
 
 _REMAINING_ITEM_COUNT = 4
-
-
-def _namespace(buf: bytes, start: int, stop: int) -> str:
-    ns = ""
-    for ms, me in object_meta_spans(buf, start, stop):
-        for fnum, wt, s, e in iter_fields(buf, ms, me):
-            if fnum == 3 and wt == LEN:
-                ns = text(buf, s, e)
-    return ns
 
 
 def _fix_list_meta(buf: bytes, start: int, stop: int) -> bytes | None:
@@ -52,7 +43,7 @@ def filter_proto_list(body: bytes, keep: Callable[[str], bool]) -> bytes:
     field_start = obj_start
     for fnum, wt, s, e in iter_fields(body, obj_start, obj_stop):
         if wt == LEN and fnum == 2:
-            if keep(_namespace(body, s, e)):
+            if keep(object_namespace(body[s:e])):
                 out += body[field_start:e]
             else:
                 changed = True

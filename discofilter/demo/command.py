@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 import aiohttp
 
+from discofilter.bench.processes import isolate_children
 from discofilter.bench.runner import ModeRun, RunSpec, run
 from discofilter.bench.scenario_meta import scenario_meta
 from discofilter.bench.targets import DIRECT, DISCOFILTER
@@ -149,7 +150,11 @@ async def demo(
         "starting the emulator and discofilter...\n"
     )
     out.flush()
-    up = await EmulatorUpstream.start(scenario, seed=seed)
+    isolate_children(True)
+    try:
+        up = await EmulatorUpstream.start(scenario, seed=seed)
+    finally:
+        isolate_children(False)
     spec = RunSpec(
         scenario_name=meta.name,
         scenario_path=str(scenario),
@@ -164,15 +169,31 @@ async def demo(
     view = LiveView(out, up.url, meta.selectors, duration)
     loop = asyncio.get_running_loop()
 
+    pending: set[asyncio.Task[None]] = set()
+    main_task = asyncio.current_task()
+    presses = [0]
+
     def interrupt() -> None:
-        # First Ctrl-C: stop churn and summarise. The runner then waits for catch-up.
-        asyncio.ensure_future(up.request_stop())
+        # First Ctrl-C: stop churn, let the clients catch up, summarise. Second: give up.
+        presses[0] += 1
+        if presses[0] > 1 and main_task is not None:
+            main_task.cancel()
+            return
+        out.write("\nstopping churn; waiting for both clients to catch up...\n")
+        t = asyncio.ensure_future(up.request_stop())
+        pending.add(t)
+        t.add_done_callback(pending.discard)
 
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGINT, interrupt)
+    isolate_children(True)
     try:
         results, _ = await run(spec, up, show_progress=False, on_tick=view.tick)
+    except asyncio.CancelledError:
+        out.write("interrupted: no summary\n")
+        return 130
     finally:
+        isolate_children(False)
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGINT)
         await view.close()

@@ -41,9 +41,7 @@ def saving(direct: int, proxied: int) -> str:
     return f"{(1 - proxied / direct) * 100:.1f}%"
 
 
-def noisiest(
-    recent: Counter[str], enrolled: set[str], top: int = 5
-) -> list[tuple[str, int, bool]]:
+def noisiest(recent: Counter[str], enrolled: set[str], top: int = 5) -> list[tuple[str, int, bool]]:
     return [(ns, n, ns in enrolled) for ns, n in recent.most_common(top)]
 
 

@@ -13,8 +13,8 @@ What is read, and what it costs the API server:
 * churn: one WATCH per kind from the LIST's resourceVersion for ``sample`` seconds, counting
   events per namespace (``timeoutSeconds`` makes the server end it too). A ``410 Expired`` ends
   that kind's sample early; the rate is then computed over the time actually watched.
-* Istio's current discoverySelectors: the ``mesh`` key of the ``istio`` ConfigMap in
-  ``istio-system`` (absent = every namespace, Istio's default).
+* Istio's current discoverySelectors: the ``mesh`` key of the ``istio`` ConfigMap (or
+  ``istio-<revision>``) in ``istio-system`` (absent = every namespace, Istio's default).
 """
 
 from __future__ import annotations
@@ -207,10 +207,18 @@ def _namespace_of(item: Mapping[str, Any]) -> str:
     return str((item.get("metadata") or {}).get("namespace") or "")
 
 
-async def read_istio_mesh(reader: ClusterReader, namespace: str = "istio-system") -> str | None:
-    """The ``mesh`` text of Istio's ``istio`` ConfigMap, or None when there is none."""
+def istio_configmap_name(revision: str = "") -> str:
+    """Istio's mesh ConfigMap: ``istio``, or ``istio-<revision>`` for a revisioned control plane."""
+    return f"istio-{revision}" if revision and revision != "default" else "istio"
+
+
+async def read_istio_mesh(
+    reader: ClusterReader, namespace: str = "istio-system", revision: str = ""
+) -> str | None:
+    """The ``mesh`` text of Istio's mesh ConfigMap, or None when there is none."""
+    name = istio_configmap_name(revision)
     try:
-        cm = await reader.get_json(f"/api/v1/namespaces/{namespace}/configmaps/istio")
+        cm = await reader.get_json(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
     except UpstreamStatusError as e:
         if e.code in (403, 404):
             return None

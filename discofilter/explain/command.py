@@ -26,10 +26,11 @@ from discofilter.explain.cluster import (
     COUNTED,
     ClusterReader,
     gather,
+    istio_configmap_name,
     make_api_client,
     read_istio_mesh,
 )
-from discofilter.explain.compare import NamespaceFacts, compare
+from discofilter.explain.compare import NamespaceFacts, compare, term_names
 from discofilter.explain.render import Explanation, SelectorSource, render
 from discofilter.filter.enrollment import DEFAULT_ALWAYS_ENROLLED
 from discofilter.filter.selectors import SelectorSet
@@ -90,6 +91,12 @@ def register(sub: Any) -> None:
         default="istio-system",
         help="where Istio's istio ConfigMap lives (default: %(default)s)",
     )
+    base.add_argument(
+        "--istio-revision",
+        default="",
+        metavar="REV",
+        help="read the revisioned control plane's istio-REV ConfigMap instead of istio",
+    )
     p.add_argument(
         "--always-enrolled",
         action="append",
@@ -110,10 +117,6 @@ def register(sub: Any) -> None:
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
     return 2
-
-
-def _terms(sel: SelectorSet | None) -> tuple[str, ...]:
-    return () if sel is None else tuple(str(s) or "{}" for s in sel.selectors)
 
 
 def _candidate(
@@ -137,7 +140,7 @@ def _candidate(
     if not parts:
         return None, None, None
     sel = candidates.combine(args.selector, file_sets)
-    return sel, SelectorSource(", ".join(parts), _terms(sel), sel is None), always
+    return sel, SelectorSource(", ".join(parts), term_names(sel), sel is None), always
 
 
 async def _baseline(
@@ -151,13 +154,15 @@ async def _baseline(
             for p in (args.baseline_file, "--baseline-selector" if args.baseline_selector else "")
             if p
         )
-        return sel, SelectorSource(what, _terms(sel), sel is None)
-    mesh = await read_istio_mesh(reader, args.istio_namespace)
-    where = f"Istio meshConfig ({args.istio_namespace}/istio ConfigMap)"
+        return sel, SelectorSource(what, term_names(sel), sel is None)
+    mesh = await read_istio_mesh(reader, args.istio_namespace, args.istio_revision)
+    cm = f"{args.istio_namespace}/{istio_configmap_name(args.istio_revision)}"
+    where = f"Istio meshConfig ({cm} ConfigMap)"
     if mesh is None:
-        return None, SelectorSource(f"no {where}: Istio's default", (), True)
+        default = f"Istio's default: no {cm} ConfigMap"
+        return None, SelectorSource(default, (), True)
     sel = candidates.from_yaml_text(mesh, where)
-    return sel, SelectorSource(where, _terms(sel), sel is None)
+    return sel, SelectorSource(where, term_names(sel), sel is None)
 
 
 async def explain(args: argparse.Namespace) -> Explanation:

@@ -26,17 +26,18 @@ ADDED = "added"
 REMOVED = "removed"
 
 
+def term_names(selectors: SelectorSet | None) -> tuple[str, ...]:
+    """Each OR-term in kubectl syntax; the empty selector (matches everything) shows as "{}"."""
+    return () if selectors is None else tuple(str(s) or "{}" for s in selectors.selectors)
+
+
 def enrollment(
     selectors: SelectorSet | None,
     namespaces: Mapping[str, Mapping[str, str]],
     always_enrolled: frozenset[str] = DEFAULT_ALWAYS_ENROLLED,
 ) -> Enrollment:
     """An Enrollment over ``namespaces`` whose terms are named by their selector text."""
-    names = None
-    if selectors is not None and selectors.selectors:
-        # An empty selector (matches every namespace) would print as "": show it as "{}".
-        names = tuple(str(s) or "{}" for s in selectors.selectors)
-    e = Enrollment(selectors, always_enrolled, names)
+    e = Enrollment(selectors, always_enrolled, term_names(selectors) or None)
     e.sync(namespaces)
     return e
 

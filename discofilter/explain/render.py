@@ -94,7 +94,7 @@ def render_table(ex: Explanation) -> str:
                     "yes" if r.before else "no",
                     "yes" if r.after else "no",
                     {"added": "+added", "removed": "-removed"}.get(r.change, ""),
-                    (r.term_after or r.term_before or NONE),
+                    r.term_after or NONE,
                     *counts,
                     churn,
                     share,
@@ -138,7 +138,7 @@ def _describe(src: SelectorSource) -> str:
         what = "no namespace (empty selector list)"
     else:
         what = " OR ".join(f"[{t}]" for t in src.terms)
-    return f"{what} — from {src.description}"
+    return f"{what} (from {src.description})"
 
 
 def _source_doc(src: SelectorSource) -> dict[str, Any]:

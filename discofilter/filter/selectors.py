@@ -37,7 +37,9 @@ GREATER_THAN = "gt"
 LESS_THAN = "lt"
 
 _NAME_RE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
-_DNS1123_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS1123_SUBDOMAIN_RE = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
 _VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
@@ -203,7 +205,9 @@ def parse_label_selector(text: str) -> Selector:
                         raise SelectorError(
                             f"{key}{op}{value}: the value of a '{op}' requirement must be an integer"
                         ) from None
-                    reqs.append(Requirement(key, GREATER_THAN if op == ">" else LESS_THAN, (value,)))
+                    reqs.append(
+                        Requirement(key, GREATER_THAN if op == ">" else LESS_THAN, (value,))
+                    )
                 elif op in (IN, NOT_IN):
                     i += 1
                     if i >= n or tokens[i] != "(":
@@ -267,7 +271,9 @@ def selector_from_label_selector(obj: Mapping[str, Any], where: str = "selector"
         raise SelectorError(f"{where}.matchLabels must be a mapping of label to value")
     for k, v in sorted(match_labels.items()):
         if not isinstance(k, str) or not isinstance(v, str):
-            raise SelectorError(f"{where}.matchLabels: keys and values must be strings ({k!r}: {v!r})")
+            raise SelectorError(
+                f"{where}.matchLabels: keys and values must be strings ({k!r}: {v!r})"
+            )
         validate_label_key(k)
         validate_label_value(v)
         reqs.append(Requirement(k, EQUALS, (v,)))

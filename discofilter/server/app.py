@@ -31,30 +31,45 @@ from aiohttp.typedefs import Handler
 from multidict import CIMultiDict
 
 from discofilter import classify as cls
+from discofilter.admin.churn import ChurnMeter
+from discofilter.admin.decisions import DecisionSampler
 from discofilter.clock import Clock, SystemClock
-from discofilter.codec import decoder_for, prune_managed_fields_json
+from discofilter.coalesce import CoalesceStatsTable
+from discofilter.codec import decoder_for, encode_error_event, prune_managed_fields_json
 from discofilter.codec.mediatype import is_json
 from discofilter.config import Config
 from discofilter.errors import CodecError, UpstreamError
-from discofilter.filter.enrollment import Enrollment
+from discofilter.filter.enrollment import Enrollment, EnrollmentChange
+from discofilter.metrics import Metrics
+from discofilter.server.coalescing import stage_factory
 from discofilter.server.filtered_list import filtered_list
 from discofilter.server.headers import forward_headers
 from discofilter.server.namespace_watch import NamespaceWatcher
 from discofilter.server.negotiation import filterable_accept, wants_table
 from discofilter.server.passthrough import read_body, relay_response, upstream_headers
 from discofilter.server.responses import status_response
-from discofilter.server.streams import StreamRegistry, WatchStream
+from discofilter.server.streams import StreamHooks, StreamRegistry, WatchStream
 from discofilter.server.watch_stream import Stage, WatchPump
+from discofilter.status import expired_message, status_dict
 from discofilter.upstream.client import Upstream
 from discofilter.upstream.discovery import discover_namespaced
 
 log = logging.getLogger(__name__)
 
-MAX_REQUEST_BODY = 16 * 1024 * 1024  # the API server itself refuses bodies over 3 MiB
+MAX_REQUEST_BODY = 16 * 1024 * 1024
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+PROTOBUF_WATCH = PROTOBUF + ";stream=watch"
+JSON_WATCH = "application/json"  # the API server itself refuses bodies over 3 MiB
 
 
 class ProxyServer:
-    def __init__(self, config: Config, upstream: Upstream, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        upstream: Upstream,
+        clock: Clock | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.config = config
         self.upstream = upstream
         self.clock = clock or SystemClock()
@@ -62,16 +77,48 @@ class ProxyServer:
         self.enrollment = Enrollment(sels, frozenset(config.enrollment.always_enrolled), names)
         self.catalog = cls.ResourceCatalog(exempt=frozenset(config.enrollment.exempt_resources))
         self.registry = StreamRegistry()
+        self.metrics = metrics
+        self.churn = ChurnMeter(self.clock)
+        self.sampler = DecisionSampler()
+        self.kind_totals: dict[str, dict[str, int]] = {}
+        """Per-kind counters of closed streams (live ones are added at snapshot time)."""
         self.namespaces = NamespaceWatcher(
-            upstream, self.enrollment, self.registry.apply_changes, self.clock
+            upstream, self.enrollment, self._on_enrollment_changes, self.clock
         )
-        self.stage_factory: Callable[[cls.ResourceRef], Stage | None] = lambda ref: None
+        self.coalesce_stats = CoalesceStatsTable()
+        self.stage_factory: Callable[[cls.ResourceRef, bool], Stage | None] = stage_factory(
+            config.churn_control, self.enrollment, self.coalesce_stats
+        )
         """Builds the coalescing stage of a new watch stream (None = no coalescing)."""
         self.discovered = False
+        self.discovery_attempted = asyncio.Event()
+        """Set after the first discovery attempt (success or failure)."""
         self.requests_by_class: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- lifecycle ------------------------------------------------------------------------------
+
+    def _on_enrollment_changes(self, changes: list[EnrollmentChange]) -> None:
+        self.registry.apply_changes(changes)
+        if self.metrics is not None:
+            for ch in changes:
+                self.metrics.enrollment_changes.labels("added" if ch.enrolled else "removed").inc()
+            enrolled = len(self.enrollment.enrolled())
+            total = len(self.enrollment.namespaces())
+            self.metrics.set_namespaces(enrolled, max(0, total - enrolled), self.ready)
+
+    def _hooks(self, kind: str) -> StreamHooks:
+        km = self.metrics.for_kind(kind) if self.metrics is not None else None
+        return StreamHooks(metrics=km, churn=self.churn, sampler=self.sampler)
+
+    def _stream_closed(self, stream: WatchStream, reason: str) -> None:
+        t = self.kind_totals.setdefault(stream.resource, {})
+        for f in ("events_in", "events_out", "bytes_in", "bytes_out"):
+            t[f] = t.get(f, 0) + getattr(stream, f)
+        if reason == "client too slow":
+            t["slow_client_closures"] = t.get("slow_client_closures", 0) + 1
+            if self.metrics is not None:
+                self.metrics.for_kind(stream.resource).slow_client_closures.inc()
 
     def keep(self, namespace: str) -> bool:
         """The filter predicate: cluster-scoped items (namespace "") pass; the rest if enrolled."""
@@ -91,6 +138,7 @@ class ProxyServer:
                 log.warning(
                     "discovery failed; keeping the previous catalog", extra={"error": str(e)}
                 )
+            self.discovery_attempted.set()
             await self.clock.sleep(interval if self.discovered else min(interval, 2.0))
 
     async def start_background(self) -> None:
@@ -133,6 +181,21 @@ class ProxyServer:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         c = cls.classify(request.method, request.raw_path, request.headers, self.catalog)
+        if (
+            isinstance(c, cls.PassThrough)
+            and c.reason == cls.UNKNOWN_RESOURCE
+            and not self.discovery_attempted.is_set()
+        ):
+            # Before the first discovery a custom resource looks "unknown" and would pass
+            # unfiltered: wait (bounded) for discovery, then classify again. Fail closed.
+            try:
+                async with asyncio.timeout(self.config.server.not_ready_wait_seconds):
+                    await self.discovery_attempted.wait()
+            except TimeoutError:
+                return status_response(
+                    503, "discofilter is starting: API discovery not done yet", retry_after=1
+                )
+            c = cls.classify(request.method, request.raw_path, request.headers, self.catalog)
         name = type(c).__name__
         self.requests_by_class[name] = self.requests_by_class.get(name, 0) + 1
         if isinstance(c, cls.Rejected):
@@ -189,9 +252,38 @@ class ProxyServer:
         finally:
             up.release()
 
+    def _resumes_before_flip(self, request: web.Request) -> bool:
+        """True when the watch resumes from a resourceVersion older than the newest enrollment
+        flip: what the client holds was filtered under the old enrollment (its LIST, or a
+        stream that ended before the flip), so it must relist (contract 3). Etcd-backed
+        resourceVersions are integers; an empty or "0" version (start from now) never needs it.
+        """
+        rv = request.query.get("resourceVersion", "")
+        if not rv or rv == "0":
+            return False
+        try:
+            return int(rv) < self.namespaces.last_flip_rv
+        except ValueError:
+            return True  # opaque version: cannot prove it is current, so relist (safe)
+
+    async def _expired_watch(self, request: web.Request, accept: str | None) -> web.StreamResponse:
+        ctype = JSON_WATCH
+        if accept and accept.split(",")[0].strip().startswith(PROTOBUF):
+            ctype = PROTOBUF_WATCH
+        resp = web.StreamResponse(status=200, headers={"Content-Type": ctype})
+        await resp.prepare(request)
+        msg = expired_message("namespace enrollment changed since this resourceVersion; relist")
+        await resp.write(encode_error_event(status_dict(410, msg, "Expired"), ctype))
+        await resp.write_eof()
+        self.registry.expired_total += 1
+        return resp
+
     async def _watch(
         self, request: web.Request, c: cls.FilteredWatch, headers: CIMultiDict[str], own: bool
     ) -> web.StreamResponse:
+        # A WatchList (sendInitialEvents) rebuilds the whole filtered state: never stale.
+        if not c.send_initial_events and self._resumes_before_flip(request):
+            return await self._expired_watch(request, headers.get("Accept"))
         up = await self.upstream.request("GET", request.raw_path, headers, own=own)
         try:
             ctype = up.headers.get("Content-Type", "")
@@ -222,14 +314,18 @@ class ProxyServer:
             )
             prune = self.config.streams.prune_managed_fields and is_json(ctype)
             pump = WatchPump(
-                stream, up, resp, decoder, self.keep,
+                stream, up, resp, decoder, self.enrollment.is_enrolled,
                 table=wants_table(headers.get("Accept")),
-                stage=self.stage_factory(c.resource),
+                stage=self.stage_factory(c.resource, c.send_initial_events),
                 monotonic=self.clock.monotonic,
                 slow_client_seconds=self.config.streams.slow_client_seconds,
                 transform=prune_managed_fields_json if prune else None,
+                hooks=self._hooks(stream.resource),
+                client_gone=lambda: request.transport is None or request.transport.is_closing(),
             )  # fmt: skip
             self.registry.add(stream)
+            if self.metrics is not None:
+                self.metrics.for_kind(stream.resource).open_streams.inc()
             log.info(
                 "upstream watch opened",
                 extra={"stream": stream.id, "resource": stream.resource, "content_type": ctype},
@@ -238,6 +334,9 @@ class ProxyServer:
                 await pump.run()
             finally:
                 self.registry.remove(stream)
+                self._stream_closed(stream, pump.end_reason)
+                if self.metrics is not None:
+                    self.metrics.for_kind(stream.resource).open_streams.dec()
                 log.info(
                     "upstream watch closed",
                     extra={

@@ -84,6 +84,14 @@ def register(sub: Any) -> None:
         "--prune-managed-fields", action="store_true", default=None,
         help="strip metadata.managedFields from forwarded JSON watch events",
     )  # fmt: skip
+    p.add_argument(
+        "--admin-listen", metavar="HOST:PORT",
+        help="admin HTTP (/metrics, /healthz, /readyz, /debug/enrollment); off when not given",
+    )  # fmt: skip
+    p.add_argument(
+        "--admin-grpc-listen", metavar="HOST:PORT",
+        help="admin gRPC (status, decisions, selector dry-run, grpc.health.v1); off when not given",
+    )  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -145,15 +153,37 @@ def resolve_target(config: Config) -> UpstreamTarget:
     return dataclasses.replace(target, tls=tls, own=own)
 
 
-async def serve(config: Config, *, reuse_port: bool = False) -> None:
-    """Run one worker until SIGTERM/SIGINT."""
+async def serve(
+    config: Config,
+    *,
+    reuse_port: bool = False,
+    admin_listen: str | None = None,
+    admin_grpc_listen: str | None = None,
+) -> None:
+    """Run one worker until SIGTERM/SIGINT (with the admin listeners when given)."""
+    from discofilter.admin.grpc_server import start_admin_grpc
+    from discofilter.admin.http import make_admin_app
+    from discofilter.metrics import Metrics
+    from discofilter.server.admin_state import ProxyAdminState
     from discofilter.server.app import ProxyServer  # aiohttp app import only when serving
     from discofilter.server.tls import server_ssl_context
 
     target = resolve_target(config)
     upstream = Upstream(target, config.upstream.connect_timeout_seconds)
-    proxy = ProxyServer(config, upstream)
+    metrics = Metrics()
+    proxy = ProxyServer(config, upstream, metrics=metrics)
+    state = ProxyAdminState(proxy)
     await proxy.start_background()
+    admin_runner: web.AppRunner | None = None
+    grpc_server = None
+    if admin_listen:
+        ahost, aport = split_host_port(admin_listen)
+        admin_runner = web.AppRunner(make_admin_app(state, metrics), access_log=None)
+        await admin_runner.setup()
+        await web.TCPSite(admin_runner, ahost, aport).start()
+    if admin_grpc_listen:
+        ghost, gport = split_host_port(admin_grpc_listen)
+        grpc_server, _ = await start_admin_grpc(state, ghost, gport)
     runner = web.AppRunner(proxy.make_app(), access_log=None, handle_signals=False)
     await runner.setup()
     host, port = split_host_port(config.server.listen)
@@ -182,9 +212,15 @@ async def serve(config: Config, *, reuse_port: bool = False) -> None:
     finally:
         await proxy.stop()
         await runner.cleanup()
+        if admin_runner is not None:
+            await admin_runner.cleanup()
+        if grpc_server is not None:
+            await grpc_server.stop(1.0)
 
 
-def _run_worker(config: Config, reuse_port: bool) -> None:
+def _run_worker(
+    config: Config, reuse_port: bool, admin: str | None = None, admin_grpc: str | None = None
+) -> None:
     from discofilter.server.malloc import tune_malloc
 
     tune_malloc()
@@ -194,7 +230,9 @@ def _run_worker(config: Config, reuse_port: bool) -> None:
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
         pass
-    asyncio.run(serve(config, reuse_port=reuse_port))
+    asyncio.run(
+        serve(config, reuse_port=reuse_port, admin_listen=admin, admin_grpc_listen=admin_grpc)
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -217,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if config.server.workers == 1:
         try:
-            _run_worker(config, False)
+            _run_worker(config, False, args.admin_listen, args.admin_grpc_listen)
         except UpstreamError as e:
             print(f"discofilter serve: {e}", file=sys.stderr)
             return 1
@@ -226,8 +264,13 @@ def run(args: argparse.Namespace) -> int:
         print("discofilter serve: --workers needs a fixed port, not 0", file=sys.stderr)
         return 2
     ctx = multiprocessing.get_context("spawn")
+    # Admin listeners run in worker 0 only: its /metrics and /readyz describe that worker.
     procs = [
-        ctx.Process(target=_run_worker, args=(config, True), name=f"discofilter-worker-{i}")
+        ctx.Process(
+            target=_run_worker,
+            args=(config, True, *((args.admin_listen, args.admin_grpc_listen) if i == 0 else ())),
+            name=f"discofilter-worker-{i}",
+        )
         for i in range(config.server.workers)
     ]
     for p in procs:
@@ -243,3 +286,16 @@ def run(args: argparse.Namespace) -> int:
     for p in procs:
         p.join()
     return max((p.exitcode or 0) for p in procs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``discofilter serve`` alone (``python -m discofilter.server``), for tests and containers
+    that should not import the other subcommands."""
+    from discofilter.logs import add_logging_flags, setup_logging
+
+    parser = argparse.ArgumentParser(prog="discofilter")
+    add_logging_flags(parser)
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["serve", *(argv if argv is not None else sys.argv[1:])])
+    setup_logging(args.log_format, args.verbose)
+    return int(args.func(args))

@@ -33,6 +33,7 @@ from discofilter.upstream.client import Upstream
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 500
+FLIP_RV_UNKNOWN = 1 << 62
 WATCH_TIMEOUT_SECONDS = 300  # client-go uses 5-10 min random; the server may end it sooner
 _ACCEPT = {"Accept": "application/json"}
 
@@ -63,8 +64,21 @@ class NamespaceWatcher:
         self.lists = 0
         self.watches = 0
         self.last_error: str | None = None
+        self.last_flip_rv = 0
+        """Invariant: >= the resourceVersion of every enrollment flip applied so far (the
+        namespace event's, or the LIST's for flips found by a relist); FLIP_RV_UNKNOWN when a
+        flip came with a non-numeric resourceVersion (then every resumed watch relists)."""
+        self.last_ok_after_error = True
+        """False from a failure until the next successful LIST or WATCH start (readiness)."""
 
-    def _apply(self, changes: list[EnrollmentChange]) -> None:
+    def _apply(self, changes: list[EnrollmentChange], rv: str) -> None:
+        if changes:
+            # Remember the newest flip's resourceVersion: a watch resuming from an older one
+            # was filtered under the old enrollment and must relist (ProxyServer._watch).
+            try:
+                self.last_flip_rv = max(self.last_flip_rv, int(rv))
+            except ValueError:
+                self.last_flip_rv = FLIP_RV_UNKNOWN
         for ch in changes:
             log.info(
                 "namespace enrollment changed",
@@ -102,8 +116,9 @@ class NamespaceWatcher:
             cont = str(meta.get("continue") or "")
             if not cont:
                 break
-        self._apply(self.enrollment.sync(names))
+        self._apply(self.enrollment.sync(names), rv)
         self.lists += 1
+        self.last_ok_after_error = True
         self.resource_version = rv
         self.ready.set()
         return rv
@@ -125,6 +140,7 @@ class NamespaceWatcher:
                 raise _Expired()
             if resp.status != 200:
                 raise UpstreamError(f"namespace WATCH: HTTP {resp.status}")
+            self.last_ok_after_error = True
             buf = b""
             async for chunk in resp.content.iter_any():
                 buf += chunk
@@ -148,11 +164,11 @@ class NamespaceWatcher:
         if typ in ("ADDED", "MODIFIED"):
             name, labels = _labels(obj)
             change = self.enrollment.apply_namespace(name, labels)
-            self._apply([change] if change else [])
+            self._apply([change] if change else [], str(rv))
         elif typ == "DELETED":
             name, _ = _labels(obj)
             change = self.enrollment.remove_namespace(name)
-            self._apply([change] if change else [])
+            self._apply([change] if change else [], str(rv))
         if rv:
             self.resource_version = str(rv)
 
@@ -172,6 +188,7 @@ class NamespaceWatcher:
                 continue
             except (UpstreamError, orjson.JSONDecodeError) as e:
                 self.last_error = str(e)
+                self.last_ok_after_error = False
                 log.warning("namespace watch failed; retrying", extra={"error": str(e)})
             await self.clock.sleep(backoff)
             backoff = min(backoff * 2, 10.0)

@@ -26,8 +26,8 @@ async def relay_response(
     out = web.StreamResponse(status=up.status, reason=up.reason, headers=headers)
     if "Content-Length" in headers:
         out.content_length = int(headers["Content-Length"])
-    else:
-        out.enable_chunked_encoding()
+    elif up.status not in (204, 304) and request.method != "HEAD":
+        out.enable_chunked_encoding()  # bodies without a length (watches) stream as chunks
     # Content-Encoding is kept as the upstream sent it; aiohttp must not compress again.
     await out.prepare(request)
     try:

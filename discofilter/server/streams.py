@@ -20,7 +20,10 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from discofilter.admin.churn import ChurnMeter
+from discofilter.admin.decisions import DecisionSampler
 from discofilter.filter.enrollment import EnrollmentChange
+from discofilter.metrics import KindMetrics
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
@@ -42,6 +45,8 @@ class WatchStream:
     """Invariant: every namespace of an event this stream filtered out."""
     events_in: int = 0
     events_out: int = 0
+    dropped: int = 0
+    """Object events filtered out (namespace not enrolled)."""
     bytes_in: int = 0
     bytes_out: int = 0
     expired: str | None = None
@@ -63,6 +68,15 @@ class WatchStream:
 
     def on_expire(self, fn: Callable[[], None]) -> None:
         self._on_expire = fn
+
+
+@dataclass(frozen=True)
+class StreamHooks:
+    """Where a stream reports, once per upstream chunk (never per event, except sampling)."""
+
+    metrics: KindMetrics | None = None
+    churn: ChurnMeter | None = None
+    sampler: DecisionSampler | None = None
 
 
 class StreamRegistry:

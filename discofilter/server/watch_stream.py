@@ -35,16 +35,20 @@ from typing import Protocol
 import aiohttp
 from aiohttp import web
 
+from discofilter.admin.decisions import FILTERED, FORWARDED, Decision
 from discofilter.codec import TableWatchFilter, encode_error_event
 from discofilter.codec.base import FrameDecoder
 from discofilter.errors import CodecError
 from discofilter.model import BOOKMARK, ERROR, WatchEvent
-from discofilter.server.streams import WatchStream
+from discofilter.server.streams import StreamHooks, WatchStream
 from discofilter.status import expired_message, status_dict
 
 log = logging.getLogger(__name__)
 
 _ALWAYS_PASS = frozenset({BOOKMARK, ERROR})
+# A quiet upstream (no events, bookmarks every ~60 s) must not keep a dead client's stream open;
+# every 15 s of silence the pump checks the client connection. One timer per read: ~0.5 us.
+IDLE_CHECK_SECONDS = 15.0
 
 
 class Stage(Protocol):
@@ -73,6 +77,8 @@ class WatchPump:
         monotonic: Callable[[], float] = time.monotonic,
         slow_client_seconds: float = 10.0,
         transform: Callable[[bytes], bytes] | None = None,
+        hooks: StreamHooks | None = None,
+        client_gone: Callable[[], bool] = lambda: False,
     ) -> None:
         self.stream = stream
         self.up = upstream_resp
@@ -85,6 +91,15 @@ class WatchPump:
         self.slow_client_seconds = slow_client_seconds
         self.transform = transform
         self.end_reason = "upstream closed"
+        self.hooks = hooks
+        self.client_gone = client_gone
+        self._churn_counts: dict[str, int] | None = (
+            {} if hooks is not None and hooks.churn is not None else None
+        )
+        self._sampler = hooks.sampler if hooks is not None else None
+        # Index (within the next chunk's events) of the next event to sample; see filter().
+        self._sample_countdown = self._sampler.every - 1 if self._sampler is not None else -1
+        self._dropped_reported = 0
         stream.on_expire(self._interrupt)
 
     def _interrupt(self) -> None:
@@ -96,24 +111,72 @@ class WatchPump:
         s = self.stream
         out: list[WatchEvent] = []
         enrolled = self.is_enrolled
-        for ev in events:
+        churn = self._churn_counts
+        table = self.table
+        dropped = 0
+        # Decision sampling without a call per event: count down by the sampler's period and
+        # publish the event where the countdown crosses zero (same rate, ~0 cost per event).
+        sample_at = self._sample_countdown if self._sampler is not None else -1
+        for i, ev in enumerate(events):
             ns = ev.namespace
             if ev.type in _ALWAYS_PASS:
                 out.append(ev)
                 continue
-            if self.table is not None:
-                passed = self.table.filter(ev)
-                if passed is None:
-                    s.dropped_ns.add(ns)
-                else:
-                    s.delivered_ns.add(ns)
-                    out.append(passed)
-            elif not ns or enrolled(ns):
+            if churn is not None:
+                churn[ns] = churn.get(ns, 0) + 1
+            if table is not None:
+                passed = table.filter(ev)
+                keep = passed is not None
+            else:
+                passed = ev
+                keep = not ns or enrolled(ns)
+            if keep and passed is not None:
                 s.delivered_ns.add(ns)
-                out.append(ev)
+                out.append(passed)
             else:
                 s.dropped_ns.add(ns)
+                dropped += 1
+            if i == sample_at:
+                self._decide(ev, keep)
+        if self._sampler is not None:
+            # At most one sample per chunk (a 100 KB chunk holds ~16 pod events; period 64).
+            left = self._sample_countdown - len(events)
+            self._sample_countdown = left % self._sampler.every if left < 0 else left
+        s.dropped += dropped
         return out
+
+    def _decide(self, ev: WatchEvent, kept: bool) -> None:
+        h = self.hooks
+        assert h is not None and h.sampler is not None
+        h.sampler.publish(
+            Decision(
+                at=time.time(), stream_id=str(self.stream.id), kind=self.stream.resource,
+                namespace=ev.namespace, name=ev.name, event_type=ev.type,
+                action=FORWARDED if kept else FILTERED,
+                reason="namespace enrolled" if kept else "namespace not enrolled",
+                resource_version=ev.resource_version,
+            )
+        )  # fmt: skip
+
+    def _report(self, bytes_in: int, events_in: int, out_before: int, bytes_before: int) -> None:
+        """Publish one chunk's counts to metrics and the churn meter (once per chunk)."""
+        h = self.hooks
+        if h is None:
+            return
+        s = self.stream
+        if h.metrics is not None:
+            h.metrics.add(
+                in_enrolled=events_in - (s.dropped - self._dropped_reported),
+                in_other=s.dropped - self._dropped_reported,
+                out_enrolled=s.events_out - out_before,
+                suppressed=s.dropped - self._dropped_reported,
+                bytes_in=bytes_in,
+                bytes_out=s.bytes_out - bytes_before,
+            )
+        self._dropped_reported = s.dropped
+        if h.churn is not None and self._churn_counts:
+            h.churn.add_counts(self._churn_counts)
+            self._churn_counts = {}
 
     async def _write(self, events: list[WatchEvent]) -> None:
         if not events:
@@ -129,17 +192,19 @@ class WatchPump:
             await self.resp.write(data)
 
     async def _read(self) -> bytes | None:
-        """The next upstream chunk (b"" at EOF), or None when the stage's deadline came first."""
+        """The next upstream chunk (b"" at EOF), or None when a timer came first: the stage's
+        next deadline, or the idle check that notices a client that went away while the
+        upstream is quiet (else the stream would live until the upstream's timeoutSeconds)."""
+        wait = IDLE_CHECK_SECONDS
         if self.stage is not None:
             deadline = self.stage.next_deadline()
             if deadline is not None:
-                wait = max(0.0, deadline - self.monotonic())
-                try:
-                    async with asyncio.timeout(wait):
-                        return await self.up.content.readany()
-                except TimeoutError:
-                    return None
-        return await self.up.content.readany()
+                wait = min(wait, max(0.0, deadline - self.monotonic()))
+        try:
+            async with asyncio.timeout(wait):
+                return await self.up.content.readany()
+        except TimeoutError:
+            return None
 
     async def run(self) -> None:
         """Pump until the upstream ends, the stream expires, or the client goes away."""
@@ -156,8 +221,11 @@ class WatchPump:
                 if s.expired is not None:
                     break
                 if chunk is None:
-                    assert stage is not None
-                    await self._write(stage.ready(self.monotonic()))
+                    if self.client_gone():
+                        self.end_reason = "client went away"
+                        break
+                    if stage is not None:
+                        await self._write(stage.ready(self.monotonic()))
                     continue
                 if not chunk:
                     self.decoder.flush()  # raises CodecError on a frame cut in half
@@ -167,6 +235,7 @@ class WatchPump:
                 if not events:
                     continue
                 s.events_in += len(events)
+                out_before, bytes_before = s.events_out, s.bytes_out
                 passed = self.filter(events)
                 if stage is not None:
                     now = self.monotonic()
@@ -174,6 +243,7 @@ class WatchPump:
                         stage.push(ev, now)
                     passed = stage.ready(now)
                 await self._write(passed)
+                self._report(len(chunk), len(events), out_before, bytes_before)
             if s.expired is not None:
                 self.end_reason = s.expired
                 status = status_dict(410, expired_message(f"{s.expired}; relist"), "Expired")

@@ -8,6 +8,7 @@ protobuf subset) and only for the built-in kinds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -54,26 +55,36 @@ JSON_ENCODING = JsonEncoding()
 # --- negotiation (emulator extension; the protocol above is unchanged) ---------------------
 
 _PROTOBUF: Encoding | bool | None = False  # False: not imported yet; None: not available
+_PROTOBUF_DECODE: Callable[[bytes], dict[str, Any]] | None = None
 
 
 def protobuf_encoding() -> Encoding | None:
     """The protobuf Encoding if the codec's module is importable, else None.
 
-    This is the ONE place that imports ``discofilter.sim.protobuf_encoding``: it is written by the
-    codec work and may be absent or broken on a given checkout; the emulator then serves JSON
-    only, which every Kubernetes client accepts (client-go lists JSON after protobuf).
+    This is the ONE place that imports ``discofilter.sim.protobuf_encoding`` (and the codec's
+    decoder for protobuf request bodies): it is written by the codec work and may be absent or
+    broken on a given checkout; the emulator then serves JSON only, which every Kubernetes
+    client accepts (client-go lists JSON after protobuf).
     """
-    global _PROTOBUF
+    global _PROTOBUF, _PROTOBUF_DECODE
     if _PROTOBUF is False:
         try:
+            from discofilter.codec.k8sproto import decode_object
             from discofilter.sim.protobuf_encoding import (  # type: ignore[import-not-found,unused-ignore]
                 PROTOBUF_ENCODING,
             )
 
-            _PROTOBUF = PROTOBUF_ENCODING
+            _PROTOBUF, _PROTOBUF_DECODE = PROTOBUF_ENCODING, decode_object
         except Exception:  # ImportError, or a half-written module: serve JSON
             _PROTOBUF = None
     return _PROTOBUF if _PROTOBUF is not False else None  # type: ignore[return-value]
+
+
+def protobuf_decoder() -> Callable[[bytes], dict[str, Any]] | None:
+    """``k8s\\0``-enveloped protobuf object → JSON-shaped dict (kubectl 1.32+ sends create
+    bodies as protobuf), or None when protobuf is unavailable."""
+    protobuf_encoding()
+    return _PROTOBUF_DECODE
 
 
 TABLE = "Table"

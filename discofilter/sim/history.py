@@ -7,6 +7,10 @@ content type however many watchers read it (``StoredEvent.encoded``). A cursor t
 the trimmed front can no longer be served: the watch ends with a 410 Expired ERROR event and the
 client relists, the same contract as kube-apiserver's watch cache.
 
+Encoded frames are kept only for the newest ``ENCODE_WINDOW`` events (4,096 x ~7 KB = ~28 MB);
+caching them for a 100,000-event history would hold ~700 MB. A watcher further behind than the
+window re-encodes what it reads, which only a lagging watcher pays.
+
 Trimming deletes a slice only every ``capacity // 8`` appends (at least 1), so the amortised cost
 of a 100,000-event history is ~8 pointer moves per event instead of 100,000.
 """
@@ -15,6 +19,8 @@ from __future__ import annotations
 
 import bisect
 from typing import Any
+
+ENCODE_WINDOW = 4096
 
 
 class StoredEvent:
@@ -71,6 +77,8 @@ class History:
     def append(self, ev: StoredEvent) -> None:
         self._items.append(ev)
         self._rvs.append(ev.rv)
+        if len(self._items) > ENCODE_WINDOW:
+            self._items[-ENCODE_WINDOW - 1].encoded = None
         slack = max(1, self.capacity // 8)
         if len(self._items) >= self.capacity + slack:
             self._trim(len(self._items) - self.capacity)
@@ -79,6 +87,12 @@ class History:
         self.capacity = max(1, capacity)
         if len(self._items) > self.capacity:
             self._trim(len(self._items) - self.capacity)
+
+    def compact(self, rv: int) -> None:
+        """Forget every event (capacity unchanged); nothing at or before ``rv`` is servable."""
+        if self._items:
+            self._trim(len(self._items))
+        self.compacted_rv = max(self.compacted_rv, rv)
 
     def _trim(self, n: int) -> None:
         self.compacted_rv = self._rvs[n - 1]

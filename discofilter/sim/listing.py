@@ -19,8 +19,8 @@ need was trimmed: both are 410 Expired, the reason client-go's pager restarts on
 from __future__ import annotations
 
 import base64
-import bisect
 import binascii
+import bisect
 from collections.abc import Iterator
 from typing import Any
 
@@ -66,7 +66,8 @@ def decode_continue(token: str) -> tuple[int, str, str, float]:
         AttributeError,
     ):
         raise apierrors.bad_request(
-            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)"
+            "continue key is not valid: incorrect encoded start resourceVersion "
+            "(version meta.k8s.io/v1)"
         ) from None
 
 

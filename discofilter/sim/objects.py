@@ -15,6 +15,7 @@ seed gives the same cluster every time.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import orjson
@@ -112,8 +113,14 @@ def _app_container(app: str) -> Obj:
             {"name": "metrics", "containerPort": 9090, "protocol": "TCP"},
         ],
         "env": [
-            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}},
-            {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}},
+            {
+                "name": "POD_NAME",
+                "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}},
+            },
+            {
+                "name": "POD_NAMESPACE",
+                "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}},
+            },
             {"name": "LOG_LEVEL", "value": "info"},
         ],
         "resources": {
@@ -128,7 +135,11 @@ def _app_container(app: str) -> Obj:
             "failureThreshold": 3,
         },
         "volumeMounts": [
-            {"name": "kube-api-access", "readOnly": True, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}
+            {
+                "name": "kube-api-access",
+                "readOnly": True,
+                "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+            }
         ],
         "terminationMessagePath": "/dev/termination-log",
         "terminationMessagePolicy": "File",
@@ -139,7 +150,14 @@ def _istio_proxy() -> Obj:
     return {
         "name": "istio-proxy",
         "image": "docker.io/istio/proxyv2:1.23.0",
-        "args": ["proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc.cluster.local", "--proxyLogLevel=warning", "--log_output_level=default:info"],
+        "args": [
+            "proxy",
+            "sidecar",
+            "--domain",
+            "$(POD_NAMESPACE).svc.cluster.local",
+            "--proxyLogLevel=warning",
+            "--log_output_level=default:info",
+        ],
         "ports": [{"name": "http-envoy-prom", "containerPort": 15090, "protocol": "TCP"}],
         "env": [
             {"name": "PILOT_CERT_PROVIDER", "value": "istiod"},
@@ -148,7 +166,10 @@ def _istio_proxy() -> Obj:
             {"name": "ISTIO_META_MESH_ID", "value": "cluster.local"},
             {"name": "TRUST_DOMAIN", "value": "cluster.local"},
         ],
-        "resources": {"limits": {"cpu": "2", "memory": "1Gi"}, "requests": {"cpu": "10m", "memory": "40Mi"}},
+        "resources": {
+            "limits": {"cpu": "2", "memory": "1Gi"},
+            "requests": {"cpu": "10m", "memory": "40Mi"},
+        },
         "readinessProbe": {
             "httpGet": {"path": "/healthz/ready", "port": 15021, "scheme": "HTTP"},
             "periodSeconds": 15,
@@ -179,9 +200,34 @@ def _istio_init() -> Obj:
     return {
         "name": "istio-init",
         "image": "docker.io/istio/proxyv2:1.23.0",
-        "args": ["istio-iptables", "-p", "15001", "-z", "15006", "-u", "1337", "-m", "REDIRECT", "-i", "*", "-x", "", "-b", "*", "-d", "15090,15021,15020", "--log_output_level=default:info"],
-        "resources": {"limits": {"cpu": "2", "memory": "1Gi"}, "requests": {"cpu": "10m", "memory": "40Mi"}},
-        "securityContext": {"capabilities": {"add": ["NET_ADMIN", "NET_RAW"], "drop": ["ALL"]}, "runAsUser": 0},
+        "args": [
+            "istio-iptables",
+            "-p",
+            "15001",
+            "-z",
+            "15006",
+            "-u",
+            "1337",
+            "-m",
+            "REDIRECT",
+            "-i",
+            "*",
+            "-x",
+            "",
+            "-b",
+            "*",
+            "-d",
+            "15090,15021,15020",
+            "--log_output_level=default:info",
+        ],
+        "resources": {
+            "limits": {"cpu": "2", "memory": "1Gi"},
+            "requests": {"cpu": "10m", "memory": "40Mi"},
+        },
+        "securityContext": {
+            "capabilities": {"add": ["NET_ADMIN", "NET_RAW"], "drop": ["ALL"]},
+            "runAsUser": 0,
+        },
     }
 
 
@@ -202,24 +248,84 @@ def _container_status(name: str, image: str, ready: bool, restarts: int) -> Obj:
 def _conditions(ready: bool) -> list[Obj]:
     flag = "True" if ready else "False"
     return [
-        {"type": "PodReadyToStartContainers", "status": "True", "lastProbeTime": None, "lastTransitionTime": _MF_TIME},
-        {"type": "Initialized", "status": "True", "lastProbeTime": None, "lastTransitionTime": _MF_TIME},
+        {
+            "type": "PodReadyToStartContainers",
+            "status": "True",
+            "lastProbeTime": None,
+            "lastTransitionTime": _MF_TIME,
+        },
+        {
+            "type": "Initialized",
+            "status": "True",
+            "lastProbeTime": None,
+            "lastTransitionTime": _MF_TIME,
+        },
         {"type": "Ready", "status": flag, "lastProbeTime": None, "lastTransitionTime": _MF_TIME},
-        {"type": "ContainersReady", "status": flag, "lastProbeTime": None, "lastTransitionTime": _MF_TIME},
-        {"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": _MF_TIME},
+        {
+            "type": "ContainersReady",
+            "status": flag,
+            "lastProbeTime": None,
+            "lastTransitionTime": _MF_TIME,
+        },
+        {
+            "type": "PodScheduled",
+            "status": "True",
+            "lastProbeTime": None,
+            "lastTransitionTime": _MF_TIME,
+        },
     ]
 
 
 def _managed_fields(mesh: bool) -> list[Obj]:
     spec_fields: Obj = {
-        "f:metadata": {"f:generateName": {}, "f:labels": {".": {}, "f:app": {}, "f:pod-template-hash": {}}, "f:ownerReferences": {".": {}, 'k:{"uid":"0"}': {}}},
-        "f:spec": {"f:containers": {'k:{"name":"app"}': {".": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {}, "f:ports": {}, "f:resources": {}}}, "f:dnsPolicy": {}, "f:enableServiceLinks": {}, "f:restartPolicy": {}, "f:schedulerName": {}, "f:securityContext": {}, "f:terminationGracePeriodSeconds": {}},
+        "f:metadata": {
+            "f:generateName": {},
+            "f:labels": {".": {}, "f:app": {}, "f:pod-template-hash": {}},
+            "f:ownerReferences": {".": {}, 'k:{"uid":"0"}': {}},
+        },
+        "f:spec": {
+            "f:containers": {
+                'k:{"name":"app"}': {
+                    ".": {},
+                    "f:image": {},
+                    "f:imagePullPolicy": {},
+                    "f:name": {},
+                    "f:ports": {},
+                    "f:resources": {},
+                }
+            },
+            "f:dnsPolicy": {},
+            "f:enableServiceLinks": {},
+            "f:restartPolicy": {},
+            "f:schedulerName": {},
+            "f:securityContext": {},
+            "f:terminationGracePeriodSeconds": {},
+        },
     }
     if mesh:
-        spec_fields["f:metadata"]["f:annotations"] = {".": {}, "f:sidecar.istio.io/status": {}, "f:kubectl.kubernetes.io/default-container": {}}
-    status_fields = {
+        spec_fields["f:metadata"]["f:annotations"] = {
+            ".": {},
+            "f:sidecar.istio.io/status": {},
+            "f:kubectl.kubernetes.io/default-container": {},
+        }
+    status_fields: Obj = {
         "f:status": {
-            "f:conditions": {'k:{"type":"ContainersReady"}': {".": {}, "f:lastProbeTime": {}, "f:lastTransitionTime": {}, "f:status": {}, "f:type": {}}, 'k:{"type":"Ready"}': {".": {}, "f:lastProbeTime": {}, "f:lastTransitionTime": {}, "f:status": {}, "f:type": {}}},
+            "f:conditions": {
+                'k:{"type":"ContainersReady"}': {
+                    ".": {},
+                    "f:lastProbeTime": {},
+                    "f:lastTransitionTime": {},
+                    "f:status": {},
+                    "f:type": {},
+                },
+                'k:{"type":"Ready"}': {
+                    ".": {},
+                    "f:lastProbeTime": {},
+                    "f:lastTransitionTime": {},
+                    "f:status": {},
+                    "f:type": {},
+                },
+            },
             "f:containerStatuses": {},
             "f:hostIP": {},
             "f:hostIPs": {},
@@ -230,8 +336,23 @@ def _managed_fields(mesh: bool) -> list[Obj]:
         }
     }
     return [
-        {"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "v1", "time": _MF_TIME, "fieldsType": "FieldsV1", "fieldsV1": spec_fields},
-        {"manager": "kubelet", "operation": "Update", "apiVersion": "v1", "time": _MF_TIME, "fieldsType": "FieldsV1", "fieldsV1": status_fields, "subresource": "status"},
+        {
+            "manager": "kube-controller-manager",
+            "operation": "Update",
+            "apiVersion": "v1",
+            "time": _MF_TIME,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": spec_fields,
+        },
+        {
+            "manager": "kubelet",
+            "operation": "Update",
+            "apiVersion": "v1",
+            "time": _MF_TIME,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": status_fields,
+            "subresource": "status",
+        },
     ]
 
 
@@ -245,22 +366,70 @@ def pod(
     nodes: int = 1,
     target_bytes: int = 0,
 ) -> Obj:
-    """A running Deployment-owned pod; ``target_bytes`` pads its JSON to about that size."""
+    """A running Deployment-owned pod; ``target_bytes`` pads its JSON to about that size.
+
+    Constant subtrees (containers, volumes, managedFields, conditions...) are shared between
+    pods of the same app: stored objects are immutable, and sharing is what lets 150k pods fit
+    in ~1 GB instead of ~15 GB of Python dicts. Only metadata, and the top level of spec and
+    status, are per pod.
+    """
+    tpl = _pod_template(mesh, app, target_bytes)
+    host_index = index % max(1, nodes)
+    ip = ip_of(index)
+    host_ip = ip_of(host_index, 172)
+    meta: Obj = {"name": name, "generateName": name.rsplit("-", 1)[0] + "-", "namespace": namespace}
+    meta.update(tpl["metadata"])
+    spec = dict(tpl["spec"])
+    spec["nodeName"] = node_name(host_index)
+    status = dict(tpl["status"])
+    status.update(hostIP=host_ip, hostIPs=[{"ip": host_ip}], podIP=ip, podIPs=[{"ip": ip}])
+    return {"metadata": meta, "spec": spec, "status": status}
+
+
+@cache
+def _pod_template(mesh: bool, app: str, target_bytes: int) -> Obj:
     labels = {"app": app, "pod-template-hash": "7d9c6b5f48"}
     annotations: dict[str, str] = {}
     containers = [_app_container(app)]
     init: list[Obj] = []
-    volumes: list[Obj] = [{"name": "kube-api-access", "projected": {"defaultMode": 420, "sources": [{"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}}]}}]
+    volumes: list[Obj] = [
+        {
+            "name": "kube-api-access",
+            "projected": {
+                "defaultMode": 420,
+                "sources": [{"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}}],
+            },
+        }
+    ]
     statuses = [_container_status(app, containers[0]["image"], True, 0)]
     if mesh:
-        labels.update({"security.istio.io/tlsMode": "istio", "service.istio.io/canonical-name": app, "service.istio.io/canonical-revision": "latest"})
-        annotations.update({"sidecar.istio.io/status": _SIDECAR_STATUS, "kubectl.kubernetes.io/default-container": app, "istio.io/rev": "default"})
+        labels.update(
+            {
+                "security.istio.io/tlsMode": "istio",
+                "service.istio.io/canonical-name": app,
+                "service.istio.io/canonical-revision": "latest",
+            }
+        )
+        annotations.update(
+            {
+                "sidecar.istio.io/status": _SIDECAR_STATUS,
+                "kubectl.kubernetes.io/default-container": app,
+                "istio.io/rev": "default",
+            }
+        )
         containers.append(_istio_proxy())
         init.append(_istio_init())
-        volumes += [{"name": v, "emptyDir": {}} for v in ("workload-socket", "credential-socket", "workload-certs", "istio-envoy", "istio-data")]
+        volumes += [
+            {"name": v, "emptyDir": {}}
+            for v in (
+                "workload-socket",
+                "credential-socket",
+                "workload-certs",
+                "istio-envoy",
+                "istio-data",
+            )
+        ]
         statuses.append(_container_status("istio-proxy", "docker.io/istio/proxyv2:1.23.0", True, 0))
-    ip = ip_of(index)
-    host = node_name(index % max(1, nodes))
     spec: Obj = {
         "volumes": volumes,
         "containers": containers,
@@ -269,12 +438,22 @@ def pod(
         "dnsPolicy": "ClusterFirst",
         "serviceAccountName": "default",
         "serviceAccount": "default",
-        "nodeName": host,
+        "nodeName": node_name(0),
         "securityContext": {},
         "schedulerName": "default-scheduler",
         "tolerations": [
-            {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-            {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+            {
+                "key": "node.kubernetes.io/not-ready",
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": 300,
+            },
+            {
+                "key": "node.kubernetes.io/unreachable",
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": 300,
+            },
         ],
         "priority": 0,
         "enableServiceLinks": True,
@@ -283,33 +462,44 @@ def pod(
     if init:
         spec["initContainers"] = init
     meta: Obj = {
-        "name": name,
-        "generateName": name.rsplit("-", 1)[0] + "-",
-        "namespace": namespace,
         "labels": labels,
-        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": f"{app}-7d9c6b5f48", "uid": "0b6f3c1e-5d1a-4a8e-9f2b-3c4d5e6f7a8b", "controller": True, "blockOwnerDeletion": True}],
+        "ownerReferences": [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "name": f"{app}-7d9c6b5f48",
+                "uid": "0b6f3c1e-5d1a-4a8e-9f2b-3c4d5e6f7a8b",
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ],
         "managedFields": _managed_fields(mesh),
     }
     if annotations:
         meta["annotations"] = annotations
-    obj: Obj = {
+    tpl: Obj = {
         "metadata": meta,
         "spec": spec,
         "status": {
             "phase": "Running",
             "conditions": _conditions(True),
-            "hostIP": ip_of(index % max(1, nodes), 172),
-            "hostIPs": [{"ip": ip_of(index % max(1, nodes), 172)}],
-            "podIP": ip,
-            "podIPs": [{"ip": ip}],
+            "hostIP": ip_of(0, 172),
+            "hostIPs": [{"ip": ip_of(0, 172)}],
+            "podIP": ip_of(0),
+            "podIPs": [{"ip": ip_of(0)}],
             "startTime": _MF_TIME,
             "containerStatuses": statuses,
             "qosClass": "Burstable",
         },
     }
     if target_bytes:
-        pad(obj, target_bytes)
-    return obj
+        sample = dict(
+            tpl, metadata=dict(meta, name=f"{app}-7d9c6b5f48-xxxxx", namespace="namespace-0000")
+        )
+        pad(sample, target_bytes)
+        if "annotations" in sample["metadata"]:
+            meta["annotations"] = sample["metadata"]["annotations"]
+    return tpl
 
 
 def pad(obj: Obj, target_bytes: int) -> None:
@@ -344,7 +534,16 @@ def service(name: str, namespace: str, index: int, app: str = "app") -> Obj:
 
 def _targets(namespace: str, pods: list[tuple[str, int]], nodes: int) -> list[Obj]:
     return [
-        {"ip": ip_of(i), "nodeName": node_name(i % max(1, nodes)), "targetRef": {"kind": "Pod", "namespace": namespace, "name": p, "uid": "00000000-0000-4000-8000-%012d" % i}}
+        {
+            "ip": ip_of(i),
+            "nodeName": node_name(i % max(1, nodes)),
+            "targetRef": {
+                "kind": "Pod",
+                "namespace": namespace,
+                "name": p,
+                "uid": f"00000000-0000-4000-8000-{i:012d}",
+            },
+        }
         for p, i in pods
     ]
 
@@ -355,7 +554,10 @@ def endpoints(name: str, namespace: str, pods: list[tuple[str, int]], nodes: int
         "subsets": [
             {
                 "addresses": _targets(namespace, pods, nodes),
-                "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}, {"name": "metrics", "port": 9090, "protocol": "TCP"}],
+                "ports": [
+                    {"name": "http", "port": 8080, "protocol": "TCP"},
+                    {"name": "metrics", "port": 9090, "protocol": "TCP"},
+                ],
             }
         ]
         if pods
@@ -363,7 +565,9 @@ def endpoints(name: str, namespace: str, pods: list[tuple[str, int]], nodes: int
     }
 
 
-def endpointslice(service_name: str, namespace: str, suffix: str, pods: list[tuple[str, int]], nodes: int = 1) -> Obj:
+def endpointslice(
+    service_name: str, namespace: str, suffix: str, pods: list[tuple[str, int]], nodes: int = 1
+) -> Obj:
     eps = []
     for t in _targets(namespace, pods, nodes):
         eps.append(
@@ -380,12 +584,27 @@ def endpointslice(service_name: str, namespace: str, suffix: str, pods: list[tup
             "name": f"{service_name}-{suffix}",
             "namespace": namespace,
             "generateName": f"{service_name}-",
-            "labels": {"kubernetes.io/service-name": service_name, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"},
-            "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": service_name, "uid": "5e6f7a8b-0b6f-4c1e-8d1a-4a8e9f2b3c4d", "controller": True, "blockOwnerDeletion": True}],
+            "labels": {
+                "kubernetes.io/service-name": service_name,
+                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+            },
+            "ownerReferences": [
+                {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "name": service_name,
+                    "uid": "5e6f7a8b-0b6f-4c1e-8d1a-4a8e9f2b3c4d",
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
         },
         "addressType": "IPv4",
         "endpoints": eps,
-        "ports": [{"name": "http", "protocol": "TCP", "port": 8080}, {"name": "metrics", "protocol": "TCP", "port": 9090}],
+        "ports": [
+            {"name": "http", "protocol": "TCP", "port": 8080},
+            {"name": "metrics", "protocol": "TCP", "port": 9090},
+        ],
     }
 
 

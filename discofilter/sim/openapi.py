@@ -83,7 +83,11 @@ def document_json() -> dict[str, Any]:
                 "operationId": f"patch{kind}",
                 "parameters": [{"in": "query", "name": "fieldValidation", "type": "string"}],
                 "x-kubernetes-action": "patch",
-                "x-kubernetes-group-version-kind": {"group": group, "kind": kind, "version": version},
+                "x-kubernetes-group-version-kind": {
+                    "group": group,
+                    "kind": kind,
+                    "version": version,
+                },
             }
         }
     return {"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.31.0"}, "paths": paths}

@@ -128,7 +128,8 @@ def parse_list_options(query: Mapping[str, str], resource: str) -> ListOptions:
     if cont and rv and rv != "0":
         raise apierrors.ApiError(
             422,
-            "resourceVersion: Forbidden: specifying resource version is not allowed when using continue",
+            "resourceVersion: Forbidden: specifying resource version is not allowed when "
+            "using continue",
             "Invalid",
         )
     try:

@@ -42,6 +42,9 @@ Subscriber = Callable[[str, StoredEvent], None]
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 """Label kube-apiserver stamps on every namespace (immutable, equals the name) since 1.21."""
 
+_NS_MISMATCH = (
+    "the namespace of the provided object does not match the namespace sent on the request"
+)
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # apimachinery's utilrand alphabet
 
 
@@ -82,6 +85,13 @@ class Store:
     def resize_history(self, size: int) -> None:
         for h in self._history.values():
             h.resize(size)
+
+    def compact(self, resource: str | None = None) -> None:
+        """Drop all history (of one resource, or all), like an etcd compaction at the current
+        revision: watches and Exact lists from any older resourceVersion now get 410."""
+        for name, h in self._history.items():
+            if resource is None or name == resource:
+                h.compact(self.resource_version)
 
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
         """Call ``fn(resource, event)`` after every committed change; returns the unsubscriber."""
@@ -155,13 +165,9 @@ class Store:
             return ""
         ns = namespace or meta.get("namespace") or ""
         if not ns:
-            raise apierrors.bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request"
-            )
+            raise apierrors.bad_request(_NS_MISMATCH)
         if meta.get("namespace") and namespace and meta["namespace"] != namespace:
-            raise apierrors.bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request"
-            )
+            raise apierrors.bad_request(_NS_MISMATCH)
         return str(ns)
 
     # --- writes ------------------------------------------------------------------------
@@ -368,7 +374,7 @@ def _sorted_items(by_ns: dict[str, dict[str, Obj]], namespace: str | None) -> It
 
 
 def sorted_items(by_ns: dict[str, dict[str, Obj]], namespace: str | None = None) -> Iterator[Obj]:
-    """Objects of a ``{ns: {name: obj}}`` view in key order (namespace, then name) — etcd's order."""
+    """Objects of a ``{ns: {name: obj}}`` view in key order (namespace, then name), as etcd."""
     return _sorted_items(by_ns, namespace)
 
 

@@ -47,13 +47,15 @@ POD_COLUMNS: list[Obj] = [
     _col(
         "Restarts",
         "string",
-        "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+        "The number of times the containers in this pod have been restarted and when the last "
+        "container in this pod has restarted.",
     ),
     _col("Age", "string", _CREATED_DESC),
     _col(
         "IP",
         "string",
-        "IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.",
+        "IP address allocated to the pod. Routable at least within the cluster. Empty if not "
+        "yet allocated.",
         1,
     ),
     _col("Node", "string", "NodeName is a request to schedule this pod onto a specific node.", 1),

@@ -31,7 +31,7 @@ from aiohttp import web
 from discofilter.clock import Clock
 from discofilter.model import ADDED, BOOKMARK, ERROR, INITIAL_EVENTS_END
 from discofilter.sim.encoding import PARTIAL, PARTIAL_LIST, TABLE, Negotiated
-from discofilter.sim.history import StoredEvent
+from discofilter.sim.history import ENCODE_WINDOW, StoredEvent
 from discofilter.sim.options import DEFAULT_WATCH_TIMEOUT, ListOptions, ObjectFilter
 from discofilter.sim.resources import RESOURCES
 from discofilter.sim.store import Store, sorted_items
@@ -47,10 +47,16 @@ _BATCH_EVENTS = 2048
 class Waker:
     """A future the store's commit callback resolves; one per open watch."""
 
-    __slots__ = ("_fut",)
+    __slots__ = ("_fut", "closed")
 
     def __init__(self) -> None:
         self._fut: asyncio.Future[None] | None = None
+        self.closed = False
+        """Set by ``close``: the stream ends at its next wake-up (server-side close)."""
+
+    def close(self) -> None:
+        self.closed = True
+        self.wake()
 
     def wake(self) -> None:
         fut = self._fut
@@ -96,13 +102,16 @@ class EventEncoder:
             return self.neg.encoding.watch_event(type_, partial(obj, self.neg.target_version))
         return self.neg.encoding.watch_event(type_, obj)
 
-    def shared(self, ev: StoredEvent) -> bytes:
-        """The frame of an unfiltered event, encoded once for all watchers of this encoding."""
+    def shared(self, ev: StoredEvent, recent: bool = True) -> bytes:
+        """The frame of an unfiltered event, encoded once for all watchers of this encoding
+        (cached only while ``recent``: inside the history's encode window)."""
         key = self.neg.cache_key
         if key is None:
             return self.frame(ev.type, ev.obj)
         cache = ev.encoded
         if cache is None:
+            if not recent:
+                return self.neg.encoding.watch_event(ev.type, ev.obj)
             cache = ev.encoded = {}
         data = cache.get(key)
         if data is None:
@@ -195,18 +204,19 @@ async def serve_watch(
                 return resp
         if initial_end_rv is not None:
             await resp.write(enc.bookmark(initial_end_rv, initial_end=True))
-        while not state["timed_out"] and not is_closing():
+        while not state["timed_out"] and not is_closing() and not waker.closed:
             events = hist.read(cursor, _BATCH_EVENTS)
             if events is None:
                 await resp.write(enc.expired(expired_message()))
                 break
             if events:
+                recent = hist.end - cursor <= ENCODE_WINDOW
                 cursor += len(events)
                 parts: list[bytes] = []
                 size = 0
                 for ev in events:
                     if filt.selects_all and (namespace is None or ev.namespace == namespace):
-                        data = enc.shared(ev)
+                        data = enc.shared(ev, recent)
                     else:
                         out = filt.transition(ev)
                         if out is None:

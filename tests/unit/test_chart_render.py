@@ -54,8 +54,12 @@ def helm(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+# A helm built without release ldflags assumes Kubernetes v1.20, below the chart's kubeVersion.
+KUBE_VERSION = ["--kube-version", "1.30.0"]
+
+
 def render(namespace: str, *sets: str) -> list[dict[str, Any]]:
-    args = ["template", "df", str(CHART), "--namespace", namespace]
+    args = ["template", "df", str(CHART), "--namespace", namespace, *KUBE_VERSION]
     for s in sets:
         args += ["--set", s]
     proc = helm(*args)
@@ -115,9 +119,7 @@ def test_standalone_renders_valid_least_privilege_objects() -> None:
     assert config.server.listen == "0.0.0.0:8443" and not config.server.sidecar
     secret = by_kind(objs, "Secret")
     assert secret["type"] == "kubernetes.io/tls"
-    _verify_chain(
-        secret["data"]["ca.crt"], secret["data"]["tls.crt"], "df-discofilter.discofilter.svc"
-    )
+    _verify_chain(secret, "df-discofilter.discofilter.svc")
 
 
 def test_standalone_cert_manager() -> None:
@@ -142,7 +144,7 @@ def test_sidecar_renders_istio_kubeconfig_and_istiod_patch() -> None:
     assert user["tokenFile"] == "/var/run/secrets/kubernetes.io/serviceaccount/token"
     tls = by_kind(objs, "Secret", "df-discofilter-tls")
     assert cluster["certificate-authority-data"] == tls["data"]["ca.crt"]
-    _verify_chain(tls["data"]["ca.crt"], tls["data"]["tls.crt"], "127.0.0.1")
+    _verify_chain(tls, "127.0.0.1")
 
     patch_cm = by_kind(objs, "ConfigMap", "df-discofilter-istiod")
     values = yaml.safe_load(patch_cm["data"]["istiod-values.yaml"])
@@ -161,32 +163,70 @@ def test_sidecar_renders_istio_kubeconfig_and_istiod_patch() -> None:
     assert config.server.listen == "127.0.0.1:8443"
 
 
+def test_sidecar_non_native_patch_uses_containers() -> None:
+    objs = render("istio-system", "mode=sidecar", "sidecar.native=false")
+    validate(objs)
+    patch_cm = by_kind(objs, "ConfigMap", "df-discofilter-istiod")
+    spec = yaml.safe_load(patch_cm["data"]["istiod-patch.yaml"])["spec"]["template"]["spec"]
+    (c,) = spec["containers"]
+    assert "restartPolicy" not in c and "initContainers" not in spec
+    assert not [p for p in c["ports"] if p["name"] == "https"]  # loopback: nothing to declare
+
+
+def test_standalone_istio_kubeconfig_points_at_service() -> None:
+    objs = render("discofilter", "istioKubeconfig.enabled=true")
+    validate(objs)
+    secret = by_kind(objs, "Secret", "istio-kubeconfig")
+    assert secret["metadata"]["namespace"] == "istio-system"
+    kubeconfig = yaml.safe_load(secret["stringData"]["config"])
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == (
+        "https://df-discofilter.discofilter.svc:443"
+    )
+
+
 @pytest.mark.parametrize(
     ("namespace", "sets", "message"),
     [
         ("default", ["mode=sidecar"], "istiod's namespace"),
-        ("x", ["tls.source=secret"], "tls.existingSecret"),
+        ("x", ["tls.source=secret"], "existingSecret"),
         ("x", ["config.server.listen=127.0.0.1:8443"], "must not be loopback"),
         ("x", ["mode=bogus"], "mode"),
+        ("x", ["istioKubeconfig.enabled=true", "tls.source=certManager"], "tls.source=generate"),
+        ("istio-system", ["mode=sidecar", "config.server.listen=0.0.0.0:8443"], "loopback"),
     ],
 )
 def test_refuses_broken_combinations(namespace: str, sets: list[str], message: str) -> None:
-    args = ["template", "df", str(CHART), "--namespace", namespace]
+    args = ["template", "df", str(CHART), "--namespace", namespace, *KUBE_VERSION]
     for s in sets:
         args += ["--set", s]
     proc = helm(*args)
     assert proc.returncode != 0 and message in proc.stderr, proc.stderr
 
 
-def _verify_chain(ca_b64: str, cert_b64: str, host: str) -> None:
-    """The serving certificate verifies against the CA for ``host`` (Python's own TLS checks)."""
-    ca_pem = base64.b64decode(ca_b64).decode()
-    cert_pem = base64.b64decode(cert_b64).decode()
-    ctx = ssl.create_default_context(cadata=ca_pem)
+def _verify_chain(secret: dict[str, Any], host: str) -> None:
+    """A TLS handshake (in memory) with the Secret's key pair, verified against its ca.crt for
+    ``host``: the certificate chains to the CA and names the host (DNS name or IP SAN)."""
+    data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / "c.pem"
-        p.write_text(cert_pem)
-        decoded = ssl._ssl._test_decode_cert(str(p))  # type: ignore[attr-defined]
-    sans = {v for _, v in decoded.get("subjectAltName", ())}
-    assert host in sans, sans
-    assert ctx.get_ca_certs(), "CA did not load"
+        crt, key = Path(d) / "tls.crt", Path(d) / "tls.key"
+        crt.write_text(data["tls.crt"])
+        key.write_text(data["tls.key"])
+        server.load_cert_chain(str(crt), str(key))
+    client = ssl.create_default_context(cadata=data["ca.crt"])
+    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+    c = client.wrap_bio(c_in, c_out, server_hostname=host)
+    srv = server.wrap_bio(s_in, s_out, server_side=True)
+    done = {"c": False, "s": False}
+    for _ in range(10):
+        for name, obj, out, peer_in in (("c", c, c_out, s_in), ("s", srv, s_out, c_in)):
+            if not done[name]:
+                try:
+                    obj.do_handshake()
+                    done[name] = True
+                except ssl.SSLWantReadError:
+                    pass
+            peer_in.write(out.read())
+        if all(done.values()):
+            break
+    assert all(done.values()), "TLS handshake did not complete"

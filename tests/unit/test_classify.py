@@ -57,6 +57,7 @@ CASES: list[tuple[str, str, dict[str, str], type, str]] = [
     ("POST", "/api/v1/namespaces/d/pods/p/portforward", {}, Upgrade, ""),
     ("GET", "/api/v1/namespaces/d/pods/p/attach", {}, Upgrade, ""),
     ("GET", "/api/v1/pods", {"Upgrade": "websocket"}, Upgrade, ""),
+    ("GET", "/api/v1/pods", {"Upgrade": "h2c"}, FilteredList, ""),
     ("GET", "/api/v1/namespaces/d/pods/p/proxy/x", {}, PassThrough, "single-namespace request"),
     ("CONNECT", "/api/v1/pods", {}, Rejected, ""),
     ("GET", "http://evil.example/api/v1/pods", {}, Rejected, ""),

@@ -33,7 +33,9 @@ GOOD = textwrap.dedent(
     streams:
       maxFrameBytes: 1048576
     churnControl:
-      pods: {windowSeconds: 0.2}
+      enabled: true
+      rules:
+        - {resource: pods, windowSeconds: 0.2}
     """
 )
 
@@ -48,7 +50,10 @@ def test_good_file_loads() -> None:
     assert names == ("discoverySelectors[0]", "discoverySelectors[1]")
     assert sels.matches({"istio.io/rev": "canary"})
     assert c.streams.max_frame_bytes == 1048576
-    assert c.churn_control == {"pods": {"windowSeconds": 0.2}}
+    assert c.churn_control == {
+        "enabled": True,
+        "rules": [{"resource": "pods", "windowSeconds": 0.2}],
+    }
 
 
 @pytest.mark.parametrize(
@@ -70,6 +75,12 @@ def test_good_file_loads() -> None:
         ("alwaysEnrolled: istio-system\n", "c.yaml:1: alwaysEnrolled: expected a list"),
         ("server: [1]\n", "c.yaml:1: server.: expected a mapping"),
         ("a: [\n", "c.yaml: not valid YAML"),
+        ("churnControl:\n  enabled: true\n  rulez: []\n", "c.yaml:3: churnControl.rulez"),
+        ("churnControl:\n  enabled: yes-ish\n", "c.yaml:2: churnControl.enabled"),
+        (
+            "churnControl:\n  rules:\n    - {resource: pods, windowSeconds: -1}\n",
+            "churnControl.rules[0]",
+        ),
     ],
 )
 def test_errors_name_key_and_line(text: str, needle: str) -> None:
@@ -82,6 +93,11 @@ def test_empty_file_is_defaults() -> None:
     assert load_config_text("", "c.yaml") == Config()
 
 
+def test_empty_discovery_selectors_mean_all_namespaces_like_istio() -> None:
+    c = load_config_text("discoverySelectors: []\n", "c.yaml")
+    assert c.enrollment.selector_set() == (None, ())
+
+
 def test_flags_override_file_and_print_roundtrips() -> None:
     c = load_config_text(GOOD, "c.yaml")
     c2 = with_overrides(
@@ -90,7 +106,7 @@ def test_flags_override_file_and_print_roundtrips() -> None:
         enrollment={"selectors": ("a=b",)},
     )
     assert c2.server.listen == "127.0.0.1:1" and c2.server.workers == 2
-    sels, names = c2.enrollment.selector_set()
+    _, names = c2.enrollment.selector_set()
     assert names == ("--selector 0",)  # --selector replaces discoverySelectors
     dumped = dump_config(c2)
     assert "discoverySelectors:" in dumped and "listen: 127.0.0.1:1" in dumped

@@ -115,3 +115,26 @@ def test_invariant_matches_recomputation(ops: list[tuple[str, dict[str, str] | N
     for name in ("a", "b", "c"):
         assert e.is_enrolled(name) == state.get(name, False)
     assert e.is_enrolled("istio-system")
+
+
+def test_registry_ends_only_streams_that_saw_the_namespace() -> None:
+    from discofilter.server.streams import StreamRegistry, WatchStream
+
+    reg = StreamRegistry()
+    dropped_late, delivered_a, untouched = (
+        WatchStream("pods"),
+        WatchStream("pods"),
+        WatchStream("x"),
+    )
+    dropped_late.dropped_ns.add("late")  # an event arrived before its namespace was known
+    delivered_a.delivered_ns.add("a")
+    for s in (dropped_late, delivered_a, untouched):
+        reg.add(s)
+    e = Enrollment(MESH)
+    e.apply_namespace("a", {"istio-injection": "enabled"})
+    changes = [c for c in (e.apply_namespace("late", {"istio-injection": "enabled"}),) if c]
+    assert reg.apply_changes(changes) == 1 and dropped_late.expired and not delivered_a.expired
+    left = e.apply_namespace("a", {})
+    assert left is not None and reg.apply_changes([left]) == 1
+    assert delivered_a.expired and "left" in delivered_a.expired
+    assert untouched.expired is None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from discofilter.clock import FakeClock
-from discofilter.errors import ConfigError
+from discofilter.errors import ConfigError, UpstreamError
 from discofilter.server.tls import generate_self_signed
 from discofilter.upstream.client import build_ssl_context
 from discofilter.upstream.discovery import namespaced_from_resource_list
@@ -132,3 +132,63 @@ def test_discovery_parsing_skips_subresources_and_cluster_scoped() -> None:
         ]
     }
     assert namespaced_from_resource_list("", doc) == {("", "pods")}
+
+
+async def test_client_certificate_only_on_the_proxys_own_connections(tmp_path: Path) -> None:
+    """Contract 5: kube-apiserver authenticates an x509 client certificate before a bearer
+    token, so callers' requests must never ride a connection that presents the proxy's cert."""
+    import ssl
+
+    from aiohttp import web
+
+    from discofilter.upstream.client import Upstream
+    from discofilter.upstream.target import UpstreamTarget
+
+    server_cert, server_key = generate_self_signed(["127.0.0.1"])
+    client_cert, client_key = generate_self_signed(["discofilter-proxy"])
+    for name, data in (("s.crt", server_cert), ("s.key", server_key), ("c.crt", client_cert)):
+        (tmp_path / name).write_bytes(data)
+    sctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    sctx.load_cert_chain(tmp_path / "s.crt", tmp_path / "s.key")
+    sctx.load_verify_locations(cafile=str(tmp_path / "c.crt"))
+    sctx.verify_mode = ssl.CERT_OPTIONAL
+    seen: list[tuple[bool, str | None]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        peer = request.transport.get_extra_info("peercert")
+        seen.append((bool(peer), request.headers.get("Authorization")))
+        return web.Response(text="{}")
+
+    app = web.Application()
+    app.router.add_get("/{t:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=sctx).start()
+    port = runner.addresses[0][1]
+    up = Upstream(
+        UpstreamTarget(
+            f"https://127.0.0.1:{port}",
+            tls=TlsSettings(ca_data=server_cert),
+            own=OwnCredentials(
+                token="proxy", client_cert_data=client_cert, client_key_data=client_key
+            ),
+        )
+    )
+    await up.start()
+    try:
+        for own, hdrs in ((True, {}), (False, {"Authorization": "Bearer caller"}), (False, {})):
+            resp = await up.request("GET", "/api/v1/pods", hdrs, own=own)
+            resp.release()
+        # Verification is on by default: the same server with no CA configured is refused.
+        untrusted = Upstream(UpstreamTarget(f"https://127.0.0.1:{port}"))
+        await untrusted.start()
+        try:
+            with pytest.raises(UpstreamError, match="certificate"):
+                await untrusted.request("GET", "/api/v1/pods", {})
+        finally:
+            await untrusted.close()
+    finally:
+        await up.close()
+        await runner.cleanup()
+    assert seen == [(True, "Bearer proxy"), (False, "Bearer caller"), (False, None)]

@@ -108,9 +108,12 @@ args:
   - --admin-grpc-listen
   - {{ .Values.admin.grpcListen | quote }}
 ports:
+  {{- if eq .Values.mode "standalone" }}
   - name: https
     containerPort: {{ include "discofilter.listenPort" . }}
     protocol: TCP
+  {{- end }}
+  {{- /* In sidecar mode the proxy listens on loopback only: no port to declare. */}}
   - name: http-admin
     containerPort: {{ include "discofilter.adminPort" . }}
     protocol: TCP

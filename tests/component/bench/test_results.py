@@ -38,16 +38,23 @@ def sample_results() -> dict[str, Any]:
         "upstream": {"kind": "emulator", "url": "http://x", "events": 1000, "bytes": 100_000},
         "churn_s": 5.0,
         "modes": {
-            "direct": {"status": "ok", "proxy": None, "clients": {"python": _client(1000, 100_000)},
-                       "final_state_matches": True},
+            "direct": {
+                "status": "ok",
+                "proxy": None,
+                "clients": {"python": _client(1000, 100_000)},
+                "final_state_matches": True,
+            },
             "discofilter": {
                 "status": "ok",
                 "proxy": {"cpu_s": 1.0, "cpu_s_per_1k_upstream_events": 1.0, "peak_rss_mb": 50.0},
                 "clients": {"python": _client(200, 20_000)},
                 "final_state_matches": True,
             },
-            "kubectl-proxy": {"status": "skipped", "reason": "kubectl not found on PATH",
-                              "final_state_matches": None},
+            "kubectl-proxy": {
+                "status": "skipped",
+                "reason": "kubectl not found on PATH",
+                "final_state_matches": None,
+            },
         },
         "final_state_matches": True,
     }

@@ -16,8 +16,13 @@ def _pod(ns: str, name: str, uid: str, gen: int) -> dict[str, object]:
     return {
         "kind": "Pod",
         "apiVersion": "v1",
-        "metadata": {"namespace": ns, "name": name, "uid": uid, "labels": {"app": name[:3]},
-                     "annotations": {"gen": str(gen)}},
+        "metadata": {
+            "namespace": ns,
+            "name": name,
+            "uid": uid,
+            "labels": {"app": name[:3]},
+            "annotations": {"gen": str(gen)},
+        },
         "spec": {"containers": [{"name": "c", "image": "registry.example/app:1"}]},
         "status": {"phase": "Running"},
     }
@@ -34,8 +39,12 @@ def write_trace_scenario(
     live: dict[tuple[str, str], str] = {}
     with TraceWriter(dir_ / "trace.jsonl.gz") as w:
         for ns in mesh:
-            w.write(t0, "namespaces", "ADDED",
-                    {"kind": "Namespace", "metadata": {"name": ns, "labels": dict(MESH_LABEL)}})
+            w.write(
+                t0,
+                "namespaces",
+                "ADDED",
+                {"kind": "Namespace", "metadata": {"name": ns, "labels": dict(MESH_LABEL)}},
+            )
         for ns in batch:
             w.write(t0, "namespaces", "ADDED", {"kind": "Namespace", "metadata": {"name": ns}})
         for i in range(events):

@@ -161,3 +161,18 @@ def test_run_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     # Port 9 (discard) is closed on a dev machine: connection refused is an upstream error.
     assert command.run(parse("--upstream", "http://127.0.0.1:9", "--sample", "0")) == 1
     assert "error:" in capsys.readouterr().err
+
+
+async def test_istio_revision_configmap() -> None:
+    store = Store()
+    populate(store, istio_mesh=None)
+    mesh = "discoverySelectors:\n- matchLabels:\n    team: ci\n"
+    cm = {"metadata": _meta("istio-canary", "istio-system"), "data": {"mesh": mesh}}
+    store.create("configmaps", cm, "istio-system")
+    async with Simulator(store) as s:
+        ex = await command.explain(
+            parse("--upstream", s.url, "--sample", "0", "--istio-revision", "canary")
+        )
+    assert ex.before.terms == ("team=ci",)
+    assert "istio-system/istio-canary" in ex.before.description
+    assert {r.name for r in ex.comparison.rows if r.before} == {"istio-system", "ci"}

@@ -90,16 +90,19 @@ class Rig:
                 out.add((ns, o["metadata"]["name"]))
         return out
 
-    async def until(self, cond: Callable[[], bool], timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not cond():
+    async def until(self, cond: Callable[[], bool], within: float = 5.0) -> None:
+        """Poll ``cond`` (state owned by the emulator/proxy, which offer no event to await)."""
+        async with asyncio.timeout(within):
+            while not cond():  # noqa: ASYNC110 - no event exists for these conditions
                 await asyncio.sleep(0.01)
 
 
 async def start_rig(config: Config | None = None, sim: Simulator | None = None) -> Rig:
     sim = sim or Simulator(bookmark_interval=0.5)
     await sim.start()
-    config = config or with_overrides(Config(), enrollment={"selectors": ("istio-injection=enabled",)})
+    config = config or with_overrides(
+        Config(), enrollment={"selectors": ("istio-injection=enabled",)}
+    )
     config = with_overrides(config, upstream={"url": sim.url})
     proxy = ProxyServer(config, Upstream(UpstreamTarget(sim.url)))
     await proxy.start_background()

@@ -30,8 +30,8 @@ class WatchReader:
             pass
         self.done = True
 
-    async def until(self, cond: Callable[[list[WatchEvent]], bool], timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
+    async def until(self, cond: Callable[[list[WatchEvent]], bool], within: float = 5.0) -> None:
+        async with asyncio.timeout(within):
             while not cond(self.events):
                 if self.done:
                     raise AssertionError(f"stream ended early: {[e.type for e in self.events]}")

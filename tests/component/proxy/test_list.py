@@ -24,11 +24,13 @@ def _populate(rig: Rig) -> None:
 @pytest.mark.parametrize("ctype", CONTENT_TYPES)
 async def test_list_keeps_only_enrolled(rig: Rig, ctype: str) -> None:
     _populate(rig)
-    async with aiohttp.ClientSession() as s:
-        async with s.get(rig.url + "/api/v1/pods", headers={"Accept": ctype}) as r:
-            assert r.status == 200
-            assert r.headers["Content-Type"].startswith(ctype)
-            body = await r.read()
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(rig.url + "/api/v1/pods", headers={"Accept": ctype}) as r,
+    ):
+        assert r.status == 200
+        assert r.headers["Content-Type"].startswith(ctype)
+        body = await r.read()
     assert sorted(list_namespaces(body, ctype)) == ["mesh-a"] * 5 + ["mesh-b"]
 
 
@@ -57,9 +59,11 @@ async def test_pagination_short_and_empty_pages(rig: Rig, ctype: str) -> None:
 async def test_table_list_for_kubectl(rig: Rig) -> None:
     _populate(rig)
     accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
-    async with aiohttp.ClientSession() as s:
-        async with s.get(rig.url + "/api/v1/pods?limit=500", headers={"Accept": accept}) as r:
-            doc = await r.json()
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(rig.url + "/api/v1/pods?limit=500", headers={"Accept": accept}) as r,
+    ):
+        doc = await r.json()
     assert doc["kind"] == "Table"
     nss = {row["object"]["metadata"]["namespace"] for row in doc["rows"]}
     assert nss == {"mesh-a", "mesh-b"}
@@ -67,34 +71,38 @@ async def test_table_list_for_kubectl(rig: Rig) -> None:
 
 async def test_gzip_upstream_body_is_decompressed_and_filtered(rig: Rig) -> None:
     _populate(rig)
-    async with aiohttp.ClientSession(auto_decompress=False) as s:
-        async with s.get(
-            rig.url + "/api/v1/pods", headers={"Accept-Encoding": "gzip", "Accept": JSON}
-        ) as r:
-            raw = await r.read()
-            enc = r.headers.get("Content-Encoding")
-            length = int(r.headers["Content-Length"])
+    async with (
+        aiohttp.ClientSession(auto_decompress=False) as s,
+        s.get(rig.url + "/api/v1/pods", headers={"Accept-Encoding": "gzip", "Accept": JSON}) as r,
+    ):
+        raw = await r.read()
+        enc = r.headers.get("Content-Encoding")
+        length = int(r.headers["Content-Length"])
     body = gzip.decompress(raw) if enc == "gzip" else raw
     assert length == len(raw)
     assert len(orjson.loads(body)["items"]) == 6
 
 
 async def test_list_error_status_passes_through(rig: Rig) -> None:
-    async with aiohttp.ClientSession() as s:
-        async with s.get(rig.url + "/api/v1/pods?labelSelector=a+in+(") as r:
-            direct = await s.get(rig.sim.url + "/api/v1/pods?labelSelector=a+in+(")
-            assert r.status == direct.status
-            assert (await r.json())["kind"] == "Status"
-            direct.close()
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(rig.url + "/api/v1/pods?labelSelector=a+in+(") as r,
+    ):
+        direct = await s.get(rig.sim.url + "/api/v1/pods?labelSelector=a+in+(")
+        assert r.status == direct.status
+        assert (await r.json())["kind"] == "Status"
+        direct.close()
 
 
 async def test_label_selector_passes_upstream_unchanged(rig: Rig) -> None:
     rig.pod("sel", "mesh-a", app="web")
     rig.pod("sel", "batch", app="web")
     rig.pod("other", "mesh-a")
-    async with aiohttp.ClientSession() as s:
-        async with s.get(rig.url + "/api/v1/pods?labelSelector=app%3Dweb") as r:
-            doc = await r.json()
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(rig.url + "/api/v1/pods?labelSelector=app%3Dweb") as r,
+    ):
+        doc = await r.json()
     assert [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in doc["items"]] == [
         ("mesh-a", "sel")
     ]

@@ -43,11 +43,11 @@ def _kubeconfig(tmp_path: Path, url: str) -> str:
     return str(p)
 
 
-async def _run(*argv: str, timeout: float = 20) -> str:
+async def _run(*argv: str, within: float = 20) -> str:
     proc = await asyncio.create_subprocess_exec(
         *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    out, err = await asyncio.wait_for(proc.communicate(), within)
     assert proc.returncode == 0, err.decode()
     return out.decode()
 
@@ -190,11 +190,45 @@ async def test_kubernetes_asyncio_watch(rig: Rig) -> None:
 async def test_label_through_proxy_changes_enrollment(rig: Rig) -> None:
     import aiohttp
 
-    async with aiohttp.ClientSession() as s:
-        async with s.patch(
+    async with (
+        aiohttp.ClientSession() as s,
+        s.patch(
             rig.url + "/api/v1/namespaces/batch",
             data=json.dumps({"metadata": {"labels": MESH}}),
             headers={"Content-Type": "application/merge-patch+json"},
-        ) as r:
-            assert r.status == 200
+        ) as r,
+    ):
+        assert r.status == 200
     await rig.until(lambda: rig.proxy.enrollment.is_enrolled("batch"))
+
+
+@pytest.mark.kubectl
+async def test_kubectl_table_watch_shows_only_mesh_rows(rig: Rig, tmp_path: Path) -> None:
+    kubectl = _kubectl("1.33")
+    if kubectl is None:
+        pytest.skip("kubectl.1.33 not installed beside kubectl")
+    kc = _kubeconfig(tmp_path, rig.url)
+    rig.pod("old", "batch")  # the first Table event (with column headers) may be a dropped one
+    rig.pod("old", "mesh-a")
+    proc = await asyncio.create_subprocess_exec(
+        kubectl, "--kubeconfig", kc, "get", "pods", "-A", "-w",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    lines: list[list[str]] = []
+    try:
+        await rig.until(lambda: len(rig.proxy.registry) == 1, within=20)
+        rig.pod("new", "batch")
+        rig.pod("new", "mesh-b")
+        async with asyncio.timeout(20):
+            while not any(r[:2] == ["mesh-b", "new"] for r in lines):
+                line = await proc.stdout.readline()
+                assert line, "kubectl ended"
+                lines.append(line.decode().split())
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+    assert lines[0][:2] == ["NAMESPACE", "NAME"]  # headers survived the filter
+    rows = {tuple(r[:2]) for r in lines[1:]}
+    assert ("mesh-a", "old") in rows and not any(ns == "batch" for ns, _ in rows)

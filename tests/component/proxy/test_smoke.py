@@ -12,4 +12,6 @@ async def test_list_filters(rig: Rig) -> None:
     async with aiohttp.ClientSession() as s, s.get(rig.url + "/api/v1/pods") as r:
         body = await r.json()
     print(body)
-    assert {(i["metadata"]["namespace"], i["metadata"]["name"]) for i in body["items"]} == rig.expected()
+    assert {
+        (i["metadata"]["namespace"], i["metadata"]["name"]) for i in body["items"]
+    } == rig.expected()

@@ -26,7 +26,7 @@ async def test_watch_forwards_only_enrolled(rig: Rig, ctype: str) -> None:
         rig.pod("p2", "istio-system")
         rig.pod("p3", "mesh-b")
         await r.until(lambda ev: len([e for e in ev if e.type != BOOKMARK]) >= 3)
-        await r.until(lambda ev: any(e.type == BOOKMARK for e in ev), timeout=5)
+        await r.until(lambda ev: any(e.type == BOOKMARK for e in ev), within=5)
         assert r.objects() == [
             ("ADDED", "mesh-a", "p1"), ("ADDED", "istio-system", "p2"), ("ADDED", "mesh-b", "p3")
         ]  # fmt: skip
@@ -113,7 +113,37 @@ async def test_upstream_eof_ends_client_stream_cleanly(rig: Rig, ctype: str) -> 
             s, f"{rig.url}/api/v1/pods?watch=1&resourceVersion={rv}&timeoutSeconds=1", ctype
         )
         rig.pod("p1", "mesh-a")
-        await r.until(lambda ev: r.done, timeout=5)
+        await r.until(lambda ev: r.done, within=5)
         assert ("ADDED", "mesh-a", "p1") in r.objects()
         await t
     await rig.until(lambda: len(rig.proxy.registry) == 0)
+
+
+async def test_watch_resuming_from_before_a_flip_must_relist(rig: Rig, ctype: str) -> None:
+    """The gap between a LIST (or an ended stream) and the next WATCH: the client's state was
+    filtered under the old enrollment, so the resumed watch ends at once with 410."""
+    rig.pod("x1", "batch")
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"{rig.url}/api/v1/pods") as r:
+            listed_rv = (await r.json())["metadata"]["resourceVersion"]
+        rig.sim.store.set_namespace_labels("batch", MESH)  # joins while no watch is open
+        await rig.until(lambda: rig.proxy.enrollment.is_enrolled("batch"))
+        resp = await s.get(
+            f"{rig.url}/api/v1/pods?watch=1&resourceVersion={listed_rv}", headers={"Accept": ctype}
+        )
+        r = WatchReader(resp)
+        await asyncio.wait_for(r.run(), 5)
+        assert r.error_code() in (410, -1) and r.objects()[0][0] == "ERROR"
+        # A relist gives a resourceVersion after the flip: its watch is served normally.
+        async with s.get(f"{rig.url}/api/v1/pods") as r2:
+            doc = await r2.json()
+        assert ("batch", "x1") in {
+            (i["metadata"]["namespace"], i["metadata"]["name"]) for i in doc["items"]
+        }
+        new_rv = doc["metadata"]["resourceVersion"]
+        fresh, t = await open_watch(
+            s, f"{rig.url}/api/v1/pods?watch=1&resourceVersion={new_rv}", ctype
+        )
+        rig.pod("x2", "batch")
+        await fresh.until(lambda ev: ("ADDED", "batch", "x2") in fresh.objects())
+        t.cancel()

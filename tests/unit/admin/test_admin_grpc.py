@@ -17,6 +17,7 @@ from discofilter.admin.decisions import FILTERED, FORWARDED, Decision
 from discofilter.admin.grpc_server import start_admin_grpc
 from discofilter.admin.state import Readiness
 from discofilter.clock import FakeClock
+from discofilter.errors import ConfigError
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -224,3 +225,13 @@ async def _until(cond: Callable[[], bool]) -> None:
     # bounded by the caller's wait_for.
     while not cond():  # noqa: ASYNC110
         await asyncio.sleep(0.01)
+
+
+async def test_port_in_use_is_a_config_error(state: FakeAdminState) -> None:
+    # grpcio would share the port via SO_REUSEPORT by default; a second server must fail.
+    first, port = await start_admin_grpc(state, "127.0.0.1", 0)
+    try:
+        with pytest.raises(ConfigError, match="admin gRPC"):
+            await start_admin_grpc(state, "127.0.0.1", port)
+    finally:
+        await first.stop(None)

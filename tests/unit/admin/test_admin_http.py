@@ -68,6 +68,7 @@ async def test_metrics_exposition_parses_and_counts(client: TestClient, metrics:
     assert s[("discofilter_namespaces", (("enrolled", "yes"),))] == 3
     assert s[("discofilter_namespaces_synced", ())] == 1
     assert ("discofilter_build_info", (("version", "0.1.0"),)) in s
+    assert not [name for name, _ in s if name.endswith("_created")]  # no doubled series
 
 
 def test_each_metrics_has_its_own_registry() -> None:
@@ -138,3 +139,15 @@ async def test_debug_enrollment_select_all(client: TestClient, state: FakeAdminS
     assert body["selectAll"] is True and body["enrolled"] == 5
     terms = {n["matchingTerm"] for n in body["namespaces"]}
     assert terms == {"all namespaces (no discoverySelectors)", "alwaysEnrolled"}
+
+
+def test_kind_counters_sum_enrolled_labels() -> None:
+    m = Metrics()
+    m.for_kind("pods").add(in_enrolled=3, in_other=7, out_enrolled=3, suppressed=7, bytes_in=10)
+    m.for_kind("pods").upstream_reconnects.inc()
+    m.for_kind("services").add(in_enrolled=1, coalesced_other=2)
+    pods, services = m.kind_counters()
+    assert (pods.kind, pods.events_in, pods.events_out) == ("pods", 10, 3)
+    assert pods.events_suppressed == 7
+    assert (pods.bytes_in, pods.upstream_reconnects) == (10, 1)
+    assert (services.events_in, services.events_coalesced) == (1, 2)

@@ -59,9 +59,12 @@ def test_env_read_only_friendly_and_malloc_thresholds() -> None:
     assert "MPLCONFIGDIR=/tmp" in env  # matplotlib writes its cache under $HOME otherwise
 
 
-def test_healthcheck_hits_healthz() -> None:
+def test_healthcheck_hits_healthz_of_the_default_command() -> None:
     checks = [rest for word, rest in _instructions() if word == "HEALTHCHECK"]
-    assert len(checks) == 1 and "/healthz" in checks[0] and ":9090" in checks[0]
+    assert len(checks) == 1 and "/healthz" in checks[0] and "127.0.0.1:9090" in checks[0]
+    # serve starts no admin listener unless asked: the default command must ask for it.
+    (cmd,) = [rest for word, rest in _instructions() if word == "CMD"]
+    assert '"--admin-listen", "127.0.0.1:9090"' in cmd
 
 
 def test_dockerignore_keeps_the_package() -> None:

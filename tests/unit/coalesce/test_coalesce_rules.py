@@ -406,3 +406,35 @@ class TestNextDeadline:
         c2.push(ev("ADDED", "a", 1), 7.0)
         assert c2.next_deadline() == 7.0
         assert c2.held == 1
+
+
+def test_rate_limited_backlog_is_bounded_by_objects_not_events() -> None:
+    """5,000 events over 20 objects at 1,000/s against a 10/s limit: the backlog stays at 20
+    held entries, the deadline heaps are compacted (private attributes read on purpose), and
+    each object's newest state is the last one delivered."""
+    p = CoalescePolicy(
+        window_seconds=0.0, max_events_per_second=10.0, burst=1, max_hold_seconds=5.0
+    )
+    c = Coalescer(p)
+    last: dict[str, int] = {}
+    for i in range(5_000):
+        now = i / 1000
+        c.push(ev("MODIFIED", f"p{i % 20}", i + 1), now)
+        for e in c.ready(now):
+            last[e.name] = int(e.resource_version)
+        assert c.held <= 20
+        assert len(c._due_heap) + len(c._must_heap) <= 4 * c.held + 256 + 2
+    assert c.stats.forwarded < 150  # 10/s for 5 s, the burst, and the max-hold releases
+    for e in c.flush():
+        last[e.name] = int(e.resource_version)
+    assert last == {f"p{k}": 4_981 + k for k in range(20)}
+
+
+def test_flush_and_discard_are_idempotent() -> None:
+    stats = CoalesceStats()
+    c = Coalescer(W, stats=stats)
+    c.push(ev("ADDED", "a", 1), 0)
+    assert len(c.flush()) == 1
+    assert c.discard() == 0 and c.flush() == []
+    assert stats.held_now == 0 and stats.discarded == 0
+    _check_conservation(stats)

@@ -134,3 +134,16 @@ def test_emulator_encoding_serves_decodable_frames() -> None:
     assert decode_object(enc.object(pod))["metadata"]["name"] == "p"
     lst = {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "9"}}
     assert decode_object(enc.list({**lst, "items": [pod]}))["items"][0]["metadata"]["uid"]
+
+
+def test_lite_messages_match_object_meta() -> None:
+    from discofilter._generated.k8s.apimachinery import meta_v1_pb2
+    from discofilter._generated.k8s.lite import metadata_lite_pb2 as lite
+
+    full = {f.name: f for f in meta_v1_pb2.ObjectMeta.DESCRIPTOR.fields}
+    for msg in (lite.ObjectMetaLite, lite.ObjectMetaWithAnnotations):
+        for f in msg.DESCRIPTOR.fields:
+            u = full[f.name]
+            assert (f.number, f.type, f.is_repeated) == (u.number, u.type, u.is_repeated), f.name
+    for msg in (lite.ObjectLite, lite.BookmarkLite):
+        assert msg.DESCRIPTOR.fields_by_name["metadata"].number == 1

@@ -90,13 +90,14 @@ def _event(type_: bytes, raw_object: bytes) -> bytes:
         (_event(b"RENAMED", encode_object(make_pod("a", "b"))), "unknown watch event type"),
         (frame(field_str(1, "ADDED")), "without an object"),
         (frame(b""), "unknown watch event type"),  # zero-length frame
-        (frame(b"\x0a\x10ADDED"), "overruns"),  # string length past the end
+        (frame(b"\x0a\x10ADDED"), "corrupt"),  # string length past the end
         (frame(b"\x0a\x05ADDED\x12\x05\x0a\x03k8s"), "magic"),  # short magic
-        (frame(b"\x0b"), "wire type"),  # group start
-        (frame(b"\x0a\x02\xff\xfe"), "UTF-8"),
-        (frame(b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"), "varint"),
+        (frame(b"\x0b"), "corrupt"),  # group start
+        (frame(b"\x0a\x02\xff\xfe"), "unknown watch event type"),  # not UTF-8
+        (_event(b"ADDED", b"k8s\x00" + field_bytes(2, b"\x0a\x03\x1a\x01\xff")), "UTF-8"),
+        (frame(b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"), "corrupt"),
         (_event(b"ADDED", b"k8s\x00" + field_bytes(1, b"")), "raw object"),
-        (_event(b"ADDED", b"k8s\x00" + field_bytes(2, b"\x0a\x05\x1a\x01")), "overruns"),
+        (_event(b"ADDED", b"k8s\x00" + field_bytes(2, b"\x0a\x05\x1a\x01")), "corrupt"),
         (_event(b"ADDED", b"k8s\x00" + field_bytes(2, b"") + field_str(3, "gzip")), "encoded"),
     ],
 )

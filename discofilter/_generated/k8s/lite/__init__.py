@@ -1,0 +1,1 @@
+"""Generated from protos/k8s by protos/generate.py; do not edit."""

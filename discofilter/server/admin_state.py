@@ -1,0 +1,88 @@
+"""``ProxyAdminState``: the server's implementation of the admin ``AdminState`` protocol.
+
+Every method is a snapshot built on demand from the live ``ProxyServer`` (per admin request,
+never per event). Per-kind totals are those of closed streams plus the live ones.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from discofilter import __version__
+from discofilter.admin.decisions import DecisionSampler
+from discofilter.admin.state import (
+    KindCounters,
+    NamespaceView,
+    ProcessInfo,
+    Readiness,
+    StreamView,
+)
+from discofilter.filter.selectors import SelectorSet
+
+if TYPE_CHECKING:
+    from discofilter.server.app import ProxyServer
+
+
+class ProxyAdminState:
+    def __init__(self, proxy: ProxyServer) -> None:
+        self.proxy = proxy
+        self.started_at = time.time()
+
+    def info(self) -> ProcessInfo:
+        sels = self.proxy.enrollment.selectors
+        return ProcessInfo(
+            version=__version__,
+            started_at=self.started_at,
+            selectors=tuple(str(s) for s in sels.selectors) if sels is not None else (),
+            always_enrolled=self.proxy.enrollment.always_enrolled,
+        )
+
+    def selector_set(self) -> SelectorSet | None:
+        return self.proxy.enrollment.selectors
+
+    def namespaces(self) -> Sequence[NamespaceView]:
+        e = self.proxy.enrollment
+        known = dict(e.namespaces())
+        out = []
+        for name in sorted(set(known) | e.always_enrolled):
+            labels = dict(known.get(name, {}))
+            term = e.matching_term(name)
+            out.append(NamespaceView(name, labels, term is not None, term))
+        return out
+
+    def streams(self) -> Sequence[StreamView]:
+        return [
+            StreamView(
+                id=str(s.id), user_agent=s.user_agent, remote=s.remote, resource=s.resource,
+                verb="watch", content_type=s.content_type, opened_at=s.opened_at,
+                events_in=s.events_in, events_out=s.events_out,
+            )
+            for s in self.proxy.registry.streams()
+        ]  # fmt: skip
+
+    def counters(self) -> Sequence[KindCounters]:
+        totals = {k: dict(v) for k, v in self.proxy.kind_totals.items()}
+        for s in self.proxy.registry.streams():
+            t = totals.setdefault(s.resource, {})
+            for f in ("events_in", "events_out", "bytes_in", "bytes_out"):
+                t[f] = t.get(f, 0) + getattr(s, f)
+        for kind, st in self.proxy.coalesce_stats.items():
+            t = totals.setdefault(kind, {})
+            t["events_coalesced"] = st.coalesced
+            t["events_suppressed"] = st.suppressed
+        return [KindCounters(kind=k, **v) for k, v in sorted(totals.items())]
+
+    def churn(self) -> Mapping[str, float]:
+        return self.proxy.churn.rates()
+
+    def readiness(self) -> Readiness:
+        w = self.proxy.namespaces
+        synced = w.ready.is_set()
+        reachable = w.last_ok_after_error
+        detail = "" if synced else f"namespace LIST pending: {w.last_error or 'starting'}"
+        return Readiness(upstream_reachable=reachable, namespaces_synced=synced, detail=detail)
+
+    def decisions(self) -> DecisionSampler:
+        return self.proxy.sampler
