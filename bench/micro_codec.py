@@ -4,8 +4,9 @@ Run: ``python bench/micro_codec.py`` from the repo root (about 15 s; ``--quick``
 Prints a table; ``--json`` prints the same numbers as JSON.
 
 Paths measured (each on the same pod, encoded as a real kube-apiserver would):
-- JSON: msgspec metadata-only (``decode_json_event``, what the proxy uses), the incremental
-  ``JsonWatchDecoder`` on a stream, and orjson full decode for reference.
+- JSON: ``decode_json_event`` (the guarded scan of Go's typed prefix hits on this pod), the
+  msgspec metadata-only fallback, the incremental ``JsonWatchDecoder`` on a stream, and orjson
+  full decode for reference.
 - protobuf: upb partial parsing with the lite metadata messages (``decode_proto_event``, what
   the proxy uses) and the incremental ``ProtoWatchDecoder``; upb with the full generated
   PartialObjectMetadata (whole ObjectMeta incl. managedFields, not spec/status); and a
@@ -43,6 +44,7 @@ from discofilter.codec import (  # noqa: E402
     prune_managed_fields_json,
     prune_managed_fields_proto,
 )
+from discofilter.codec.jsonwatch import decode_json_event_msgspec  # noqa: E402
 from discofilter.codec.k8sproto import encode_list, encode_watch_frame  # noqa: E402
 from discofilter.codec.protowatch import unwrap_unknown  # noqa: E402
 from discofilter.codec.wire import LEN, iter_fields, text  # noqa: E402
@@ -137,9 +139,14 @@ def run(quick: bool) -> list[tuple[str, float, str]]:
 
     rows: list[tuple[str, float, str]] = [
         (
-            "json: msgspec metadata-only (decode_json_event)",
+            "json: guarded scan hit (decode_json_event)",
             _time(lambda: decode_json_event(line), n),
             f"{len(line)} B",
+        ),
+        (
+            "json: msgspec metadata-only (fallback path)",
+            _time(lambda: decode_json_event_msgspec(line), n),
+            "",
         ),
         (
             "json: JsonWatchDecoder.feed, 64 KiB chunks",

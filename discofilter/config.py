@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -353,8 +354,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
 def check_security(config: Config) -> None:
-    """Refuse unsafe listener settings (see the module docstring)."""
+    """Refuse unsafe listener settings (see the module docstring) and values out of range."""
     s = config.server
     host, _ = split_host_port(s.listen)
     tls = bool(s.tls_cert_file) or s.self_signed_tls
@@ -375,6 +379,20 @@ def check_security(config: Config) -> None:
         )
     if s.workers < 1:
         raise ConfigError("server.workers: must be at least 1")
+    url = config.upstream.url
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise ConfigError(f"upstream.url: {url!r} must start with http:// or https://")
+    for name in config.enrollment.always_enrolled:
+        if not _DNS1123_LABEL.match(name) or len(name) > 63:
+            raise ConfigError(f"alwaysEnrolled: {name!r} is not a valid namespace name")
+    for key in ("not_ready_wait_seconds",):
+        if getattr(s, key) < 0:
+            raise ConfigError(f"server.{camel(key)}: must be >= 0")
+    st = config.streams
+    if st.max_frame_bytes < 1024 or st.client_buffer_bytes < 1024 or st.slow_client_seconds <= 0:
+        raise ConfigError(
+            "streams: maxFrameBytes and clientBufferBytes must be >= 1024 and slowClientSeconds > 0"
+        )
     config.enrollment.selector_set()  # raises SelectorError (a ConfigError) when invalid
 
 

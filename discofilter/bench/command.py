@@ -57,6 +57,12 @@ def register(sub: Any) -> None:
         help="seconds to wait after churn for every client to reach the final state",
     )
     b.add_argument(
+        "--sync-timeout",
+        type=float,
+        default=300.0,
+        help="seconds for every client's initial LIST before churn starts",
+    )
+    b.add_argument(
         "--append-results",
         action="store_true",
         help=f"append a markdown summary to {RESULTS_MD.relative_to(RESULTS_MD.parents[1])}",
@@ -110,6 +116,7 @@ def run_bench(args: argparse.Namespace) -> int:
         kinds=args.kinds.split(",") if args.kinds else None,
         seed=args.seed,
         catch_up_timeout_s=args.catch_up_timeout,
+        sync_timeout_s=args.sync_timeout,
         results_md=RESULTS_MD if args.append_results else None,
         command="discofilter " + shlex.join(sys.argv[1:]),
     )

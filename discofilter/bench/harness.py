@@ -27,6 +27,7 @@ class BenchArgs:
     kinds: list[str] | None = None
     seed: int = 1
     catch_up_timeout_s: float = 30.0
+    sync_timeout_s: float = 300.0
     results_md: Path | None = None
     command: str = ""
     show_progress: bool = True
@@ -38,7 +39,6 @@ async def start_upstream(a: BenchArgs, meta: ScenarioMeta) -> Upstream:
             a.scenario, seed=a.seed, non_mesh_share=a.non_mesh_share
         )
     from discofilter.bench.cluster_churn import ClusterChurn
-
     from discofilter.bench.kubeapi import api_client
     from discofilter.bench.upstream import ClusterUpstream
 
@@ -64,6 +64,7 @@ async def bench(a: BenchArgs) -> dict[str, Any]:
         non_mesh_share=meta.non_mesh_share,
         kubeconfig=a.kubeconfig,
         catch_up_timeout_s=a.catch_up_timeout_s,
+        sync_timeout_s=a.sync_timeout_s,
         command=a.command,
     )
     up = await start_upstream(a, meta)

@@ -25,6 +25,7 @@ import contextlib
 import inspect
 import logging
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -86,6 +87,8 @@ class RunSpec:
     """Namespaces enrolled whatever their labels (the proxy's ``alwaysEnrolled``, same default)."""
     kubeconfig: str | None = None
     catch_up_timeout_s: float = 30.0
+    sync_timeout_s: float = 300.0
+    """Seconds for every client's first LIST (150k pods through a proxy on 2 busy cores: ~1 min)."""
     command: str = ""
 
 
@@ -199,11 +202,10 @@ async def run(
                 if m.target.status != "ok":
                     continue
                 hdr = up.headers if m.target.mode == DIRECT else {}
-                m.clients["python"] = PythonClients(
-                    session, m.target.url, spec.kinds, m.target.mode
-                )
-                for w in m.clients["python"].watchers.values():  # type: ignore[union-attr]
+                py = PythonClients(session, m.target.url, spec.kinds, m.target.mode)
+                for w in py.watchers.values():
                     w.headers = hdr
+                m.clients["python"] = py
                 # The official-client process gets no credentials: against a real cluster it
                 # watches through the proxies only.
                 if "official" in spec.clients and (
@@ -212,7 +214,9 @@ async def run(
                     m.clients["official"] = OfficialClients(
                         m.target.url, spec.kinds, m.target.mode, work
                     )
-            await asyncio.gather(*(c.start() for m in modes.values() for c in m.clients.values()))
+            await asyncio.gather(
+                *(c.start(spec.sync_timeout_s) for m in modes.values() for c in m.clients.values())
+            )
             for m in modes.values():
                 if m.target.child is not None:
                     m.cpu_start = m.target.child.cpu_seconds()
@@ -277,6 +281,7 @@ async def run(
                 *(m.target.child.stop() for m in modes.values() if m.target.child is not None),
                 return_exceptions=True,
             )
+            shutil.rmtree(work, ignore_errors=True)
     return _assemble(spec, up, modes, truth, enr, started_at, mono0, churn_end, end)
 
 

@@ -24,8 +24,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import msgspec
+import orjson
 
 from discofilter.codec.jsonmeta import JSON_ERRORS, OBJECT_DECODER, ROWS_DECODER, TABLE_KIND
+from discofilter.codec.prune import prune_managed_fields_object
 from discofilter.errors import CodecError
 
 _TOP_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw])
@@ -34,13 +36,18 @@ _DICT_DECODER = msgspec.json.Decoder(dict[str, object])
 _STR_DECODER = msgspec.json.Decoder(str | None)
 _ENCODER = msgspec.json.Encoder()
 REMAINING_ITEM_COUNT = "remainingItemCount"
+_MANAGED_FIELDS = b'"managedFields"'
 
 
-def filter_json_list(body: bytes, keep: Callable[[str], bool]) -> bytes:
+def filter_json_list(
+    body: bytes, keep: Callable[[str], bool], prune_managed_fields: bool = False
+) -> bytes:
     """Drop the items (or Table rows) whose namespace ``keep`` rejects; see module docstring.
 
     A body that is not a JSON object raises ``CodecError``; an object with neither ``items``
-    nor Table ``rows`` (a Status, a single object) is returned unchanged.
+    nor Table ``rows`` (a Status, a single object) is returned unchanged. With
+    ``prune_managed_fields`` kept ``*List`` items that carry ``metadata.managedFields`` are
+    re-encoded without them (the optional transform; other items keep their bytes).
     """
     try:
         top = _TOP_DECODER.decode(body)
@@ -54,7 +61,7 @@ def filter_json_list(body: bytes, keep: Callable[[str], bool]) -> bytes:
             new_members, dropped = _filter_rows(top["rows"], keep)
         elif "items" in top:
             key = "items"
-            new_members, dropped = _filter_items(top["items"], keep)
+            new_members, dropped = _filter_items(top["items"], keep, prune_managed_fields)
         else:
             return body
     except JSON_ERRORS as e:
@@ -71,15 +78,35 @@ def filter_json_list(body: bytes, keep: Callable[[str], bool]) -> bytes:
     return b"{" + b",".join(parts) + b"}" + trailing
 
 
-def _filter_items(raw: msgspec.Raw, keep: Callable[[str], bool]) -> tuple[list[bytes], bool]:
+def _filter_items(
+    raw: msgspec.Raw, keep: Callable[[str], bool], prune: bool
+) -> tuple[list[bytes], bool]:
+    """(kept item bytes, whether anything changed)."""
     items = _RAW_LIST_DECODER.decode(raw) or []
     kept: list[bytes] = []
+    pruned = False
     for item in items:
         meta = OBJECT_DECODER.decode(item).metadata
         ns = (meta.namespace if meta is not None else None) or ""
         if keep(ns):
-            kept.append(bytes(item))
-    return kept, len(kept) != len(items)
+            data = bytes(item)
+            if prune and _MANAGED_FIELDS in data:
+                new = _prune_item(data)
+                pruned = pruned or new is not data
+                data = new
+            kept.append(data)
+    return kept, pruned or len(kept) != len(items)
+
+
+def _prune_item(item: bytes) -> bytes:
+    """The item without metadata.managedFields (same object if it had none)."""
+    try:
+        obj = orjson.loads(item)
+    except orjson.JSONDecodeError as e:
+        raise CodecError(f"invalid list item: {e}") from e
+    if isinstance(obj, dict) and prune_managed_fields_object(obj):
+        return orjson.dumps(obj)
+    return item
 
 
 def _filter_rows(raw: msgspec.Raw, keep: Callable[[str], bool]) -> tuple[list[bytes], bool]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from discofilter.codec.protowatch import object_namespace, unwrap_unknown
+from discofilter.codec.prune import prune_object_span
 from discofilter.codec.wire import K8S_MAGIC, LEN, field_bytes, iter_fields
 
 _REMAINING_ITEM_COUNT = 4
@@ -35,18 +36,26 @@ def _fix_list_meta(buf: bytes, start: int, stop: int) -> bytes | None:
     return bytes(out) if found else None
 
 
-def filter_proto_list(body: bytes, keep: Callable[[str], bool]) -> bytes:
-    """Drop the items whose namespace ``keep`` rejects; see the module docstring."""
+def filter_proto_list(
+    body: bytes, keep: Callable[[str], bool], prune_managed_fields: bool = False
+) -> bytes:
+    """Drop the items whose namespace ``keep`` rejects; see the module docstring.
+
+    With ``prune_managed_fields`` kept items lose ObjectMeta field 17 (the optional transform).
+    """
     obj_start, obj_stop, _ = unwrap_unknown(body, 0, len(body))
     out = bytearray()
     changed = False
     field_start = obj_start
     for fnum, wt, s, e in iter_fields(body, obj_start, obj_stop):
         if wt == LEN and fnum == 2:
-            if keep(object_namespace(body[s:e])):
-                out += body[field_start:e]
-            else:
+            if not keep(object_namespace(body[s:e])):
                 changed = True
+            elif prune_managed_fields and (pruned := prune_object_span(body, s, e)) is not None:
+                out += field_bytes(2, pruned)
+                changed = True
+            else:
+                out += body[field_start:e]
         elif wt == LEN and fnum == 1:
             meta = _fix_list_meta(body, s, e)
             if meta is None:

@@ -73,6 +73,12 @@ def _rewrite(buf: bytes, start: int, stop: int, fnum_path: tuple[int, ...]) -> b
     return bytes(out) if changed else None
 
 
+def prune_object_span(buf: bytes, start: int, stop: int) -> bytes | None:
+    """The object at buf[start:stop] (no envelope) without metadata.managedFields, or None
+    when it has none."""
+    return _rewrite(buf, start, stop, (1, _MANAGED_FIELDS))
+
+
 def _rewrite_enveloped(buf: bytes, start: int, stop: int) -> bytes | None:
     """``k8s\\0`` + Unknown at buf[start:stop], with the object's managedFields removed."""
     if buf[start : start + 4] != K8S_MAGIC:

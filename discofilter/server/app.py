@@ -5,7 +5,8 @@ Request path (one aiohttp catch-all handler, ``handle``):
     classify → Rejected/Upgrade: a Status from the proxy
              → PassThrough: ``passthrough.relay_response`` (byte for byte)
              → FilteredList: wait for readiness, ``filtered_list``
-             → FilteredWatch: wait for readiness, ``WatchPump``
+             → FilteredWatch: wait for readiness, ``filtered_watch`` (``WatchPump``)
+    (unknown resources wait for the first API discovery, then are classified again)
 
 Readiness: filtered requests wait up to ``server.notReadyWaitSeconds`` (5 s) for the first
 namespace LIST, then get ``503`` with ``Retry-After: 1`` (client-go retries it). Waiting briefly
@@ -22,44 +23,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 
-import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from multidict import CIMultiDict
 
 from discofilter import classify as cls
 from discofilter.admin.churn import ChurnMeter
 from discofilter.admin.decisions import DecisionSampler
 from discofilter.clock import Clock, SystemClock
 from discofilter.coalesce import CoalesceStatsTable
-from discofilter.codec import decoder_for, encode_error_event, prune_managed_fields_json
-from discofilter.codec.mediatype import is_json
 from discofilter.config import Config
-from discofilter.errors import CodecError, UpstreamError
+from discofilter.errors import UpstreamError
 from discofilter.filter.enrollment import Enrollment, EnrollmentChange
 from discofilter.metrics import Metrics
 from discofilter.server.coalescing import stage_factory
 from discofilter.server.filtered_list import filtered_list
-from discofilter.server.headers import forward_headers
+from discofilter.server.filtered_watch import filtered_watch
 from discofilter.server.namespace_watch import NamespaceWatcher
-from discofilter.server.negotiation import filterable_accept, wants_table
+from discofilter.server.negotiation import filterable_accept
 from discofilter.server.passthrough import read_body, relay_response, upstream_headers
 from discofilter.server.responses import status_response
 from discofilter.server.streams import StreamHooks, StreamRegistry, WatchStream
-from discofilter.server.watch_stream import Stage, WatchPump
-from discofilter.status import expired_message, status_dict
+from discofilter.server.watch_stream import Stage
 from discofilter.upstream.client import Upstream
 from discofilter.upstream.discovery import discover_namespaced
 
 log = logging.getLogger(__name__)
 
-MAX_REQUEST_BODY = 16 * 1024 * 1024
-PROTOBUF = "application/vnd.kubernetes.protobuf"
-PROTOBUF_WATCH = PROTOBUF + ";stream=watch"
-JSON_WATCH = "application/json"  # the API server itself refuses bodies over 3 MiB
+MAX_REQUEST_BODY = 16 * 1024 * 1024  # the API server itself refuses bodies over 3 MiB
 
 
 class ProxyServer:
@@ -107,11 +99,11 @@ class ProxyServer:
             total = len(self.enrollment.namespaces())
             self.metrics.set_namespaces(enrolled, max(0, total - enrolled), self.ready)
 
-    def _hooks(self, kind: str) -> StreamHooks:
+    def hooks(self, kind: str) -> StreamHooks:
         km = self.metrics.for_kind(kind) if self.metrics is not None else None
         return StreamHooks(metrics=km, churn=self.churn, sampler=self.sampler)
 
-    def _stream_closed(self, stream: WatchStream, reason: str) -> None:
+    def stream_closed(self, stream: WatchStream, reason: str) -> None:
         t = self.kind_totals.setdefault(stream.resource, {})
         for f in ("events_in", "events_out", "bytes_in", "bytes_out"):
             t[f] = t.get(f, 0) + getattr(stream, f)
@@ -228,7 +220,7 @@ class ProxyServer:
                 return await filtered_list(
                     self.upstream, request.raw_path, headers, self.keep, own=own
                 )
-            return await self._watch(request, c, headers, own)
+            return await filtered_watch(self, request, c, headers, own)
         except UpstreamError as e:
             log.warning("upstream request failed", extra={"path": request.path, "error": str(e)})
             return status_response(503, f"upstream unavailable: {e}", retry_after=1)
@@ -249,106 +241,5 @@ class ProxyServer:
         up = await self.upstream.request(request.method, request.raw_path, headers, body, own=own)
         try:
             return await relay_response(request, up, self.config.streams.slow_client_seconds)
-        finally:
-            up.release()
-
-    def _resumes_before_flip(self, request: web.Request) -> bool:
-        """True when the watch resumes from a resourceVersion older than the newest enrollment
-        flip: what the client holds was filtered under the old enrollment (its LIST, or a
-        stream that ended before the flip), so it must relist (contract 3). Etcd-backed
-        resourceVersions are integers; an empty or "0" version (start from now) never needs it.
-        """
-        rv = request.query.get("resourceVersion", "")
-        if not rv or rv == "0":
-            return False
-        try:
-            return int(rv) < self.namespaces.last_flip_rv
-        except ValueError:
-            return True  # opaque version: cannot prove it is current, so relist (safe)
-
-    async def _expired_watch(self, request: web.Request, accept: str | None) -> web.StreamResponse:
-        ctype = JSON_WATCH
-        if accept and accept.split(",")[0].strip().startswith(PROTOBUF):
-            ctype = PROTOBUF_WATCH
-        resp = web.StreamResponse(status=200, headers={"Content-Type": ctype})
-        await resp.prepare(request)
-        msg = expired_message("namespace enrollment changed since this resourceVersion; relist")
-        await resp.write(encode_error_event(status_dict(410, msg, "Expired"), ctype))
-        await resp.write_eof()
-        self.registry.expired_total += 1
-        return resp
-
-    async def _watch(
-        self, request: web.Request, c: cls.FilteredWatch, headers: CIMultiDict[str], own: bool
-    ) -> web.StreamResponse:
-        # A WatchList (sendInitialEvents) rebuilds the whole filtered state: never stale.
-        if not c.send_initial_events and self._resumes_before_flip(request):
-            return await self._expired_watch(request, headers.get("Accept"))
-        up = await self.upstream.request("GET", request.raw_path, headers, own=own)
-        try:
-            ctype = up.headers.get("Content-Type", "")
-            if up.status != 200:
-                return await relay_response(request, up, self.config.streams.slow_client_seconds)
-            try:
-                decoder = decoder_for(ctype, self.config.streams.max_frame_bytes)
-            except CodecError:
-                return status_response(
-                    406, f"discofilter cannot filter a watch of content type {ctype!r}"
-                )
-            resp = web.StreamResponse(
-                status=200, headers=forward_headers(up.headers, drop=("Content-Length",))
-            )
-            resp.enable_chunked_encoding()
-            await resp.prepare(request)
-            if request.transport is not None:
-                # The client may leave this much unsent before writes wait (then time out).
-                request.transport.set_write_buffer_limits(
-                    high=self.config.streams.client_buffer_bytes
-                )
-            stream = WatchStream(
-                resource=c.resource.group_resource,
-                content_type=ctype,
-                user_agent=request.headers.get("User-Agent", "")[:200],
-                remote=str(request.remote),
-                opened_at=time.time(),
-            )
-            prune = self.config.streams.prune_managed_fields and is_json(ctype)
-            pump = WatchPump(
-                stream, up, resp, decoder, self.enrollment.is_enrolled,
-                table=wants_table(headers.get("Accept")),
-                stage=self.stage_factory(c.resource, c.send_initial_events),
-                monotonic=self.clock.monotonic,
-                slow_client_seconds=self.config.streams.slow_client_seconds,
-                transform=prune_managed_fields_json if prune else None,
-                hooks=self._hooks(stream.resource),
-                client_gone=lambda: request.transport is None or request.transport.is_closing(),
-            )  # fmt: skip
-            self.registry.add(stream)
-            if self.metrics is not None:
-                self.metrics.for_kind(stream.resource).open_streams.inc()
-            log.info(
-                "upstream watch opened",
-                extra={"stream": stream.id, "resource": stream.resource, "content_type": ctype},
-            )
-            try:
-                await pump.run()
-            finally:
-                self.registry.remove(stream)
-                self._stream_closed(stream, pump.end_reason)
-                if self.metrics is not None:
-                    self.metrics.for_kind(stream.resource).open_streams.dec()
-                log.info(
-                    "upstream watch closed",
-                    extra={
-                        "stream": stream.id, "resource": stream.resource,
-                        "reason": pump.end_reason, "events_in": stream.events_in,
-                        "events_out": stream.events_out, "bytes_in": stream.bytes_in,
-                        "bytes_out": stream.bytes_out,
-                        "seconds": round(time.time() - stream.opened_at, 3),
-                    },
-                )  # fmt: skip
-            with contextlib.suppress(ConnectionResetError, aiohttp.ClientConnectionResetError):
-                await resp.write_eof()
-            return resp
         finally:
             up.release()

@@ -49,6 +49,9 @@ _ALWAYS_PASS = frozenset({BOOKMARK, ERROR})
 # A quiet upstream (no events, bookmarks every ~60 s) must not keep a dead client's stream open;
 # every 15 s of silence the pump checks the client connection. One timer per read: ~0.5 us.
 IDLE_CHECK_SECONDS = 15.0
+# 128 pod events of 6.5 KB = 832 KB per write: large enough that per-write overhead vanishes,
+# small enough to stay in reused heap memory (malloc.py: mmap threshold 4 MiB).
+WRITE_BATCH = 128
 
 
 class Stage(Protocol):
@@ -181,15 +184,20 @@ class WatchPump:
     async def _write(self, events: list[WatchEvent]) -> None:
         if not events:
             return
-        if self.transform is not None:
-            tf = self.transform
-            data = b"".join(e.raw if e.type in _ALWAYS_PASS else tf(e.raw) for e in events)
-        else:
-            data = b"".join(e.raw for e in events)
-        self.stream.events_out += len(events)
-        self.stream.bytes_out += len(data)
-        async with asyncio.timeout(self.slow_client_seconds):
-            await self.resp.write(data)
+        # One write per upstream chunk, but at most WRITE_BATCH events per write: a coalescing
+        # window can release thousands of held events at once, and one join of 10+ MB is an
+        # mmap'd buffer faulted in and freed each time (above the 4 MiB malloc threshold).
+        for i in range(0, len(events), WRITE_BATCH):
+            batch = events[i : i + WRITE_BATCH] if len(events) > WRITE_BATCH else events
+            if self.transform is not None:
+                tf = self.transform
+                data = b"".join(e.raw if e.type in _ALWAYS_PASS else tf(e.raw) for e in batch)
+            else:
+                data = b"".join(e.raw for e in batch)
+            self.stream.events_out += len(batch)
+            self.stream.bytes_out += len(data)
+            async with asyncio.timeout(self.slow_client_seconds):
+                await self.resp.write(data)
 
     async def _read(self) -> bytes | None:
         """The next upstream chunk (b"" at EOF), or None when a timer came first: the stage's

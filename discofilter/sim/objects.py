@@ -620,6 +620,6 @@ def secret(name: str, namespace: str, size: int = 256) -> Obj:
 
     return {
         "metadata": {"name": name, "namespace": namespace},
-        "type": "Opaque",
         "data": {"token": base64.b64encode(b"s" * max(1, size)).decode()},
+        "type": "Opaque",
     }

@@ -165,7 +165,9 @@ def _str(v: Any, where: str) -> str:
 
 
 def _labels(v: Any, where: str, *, allow_null: bool = False) -> dict[str, Any]:
-    m = _map(v or {}, where, set(v or {}))
+    if v is not None and not isinstance(v, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of label to value, got {type(v).__name__}")
+    m = v or {}
     out: dict[str, Any] = {}
     for k, val in m.items():
         if not isinstance(k, str) or not (isinstance(val, str) or (allow_null and val is None)):

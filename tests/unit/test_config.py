@@ -132,6 +132,19 @@ def test_security_refusals(server: dict[str, object], needle: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("groups", "needle"),
+    [
+        ({"upstream": {"url": "ftp://x"}}, "upstream.url"),
+        ({"enrollment": {"always_enrolled": ("Not_A_Namespace",)}}, "alwaysEnrolled"),
+        ({"streams": {"max_frame_bytes": 10}}, "maxFrameBytes"),
+    ],
+)
+def test_value_refusals(groups: dict[str, dict[str, object]], needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        check_security(with_overrides(Config(), **groups))
+
+
+@pytest.mark.parametrize(
     "server",
     [
         {"listen": "127.0.0.1:8001"},

@@ -89,9 +89,9 @@ async def test_cli_serves_smoke_scenario_with_churn(tmp_path: Path) -> None:
         try:
             # the churn shows: a MODIFIED or DELETED line arrives after the initial ADDED ones
             while True:
-                line = (await asyncio.wait_for(p.stdout.readline(), 10)).decode()
-                assert line, "kubectl watch ended"
-                if line.split()[0] in ("MODIFIED", "DELETED"):
+                text = (await asyncio.wait_for(p.stdout.readline(), 10)).decode()
+                assert text, "kubectl watch ended"
+                if text.split()[0] in ("MODIFIED", "DELETED"):
                     break
         finally:
             p.kill()
@@ -117,9 +117,9 @@ async def test_cli_serves_smoke_scenario_with_churn(tmp_path: Path) -> None:
             assert first[:2] == ["ADDED", "batch-03"]
             await kc("label", "ns", "batch-03", "istio-injection=enabled")
             while True:
-                line = (await asyncio.wait_for(w.stdout.readline(), 10)).decode().split()
-                assert line, "kubectl watch ended"
-                if line[0] == "MODIFIED" and line[-1] == "enabled":
+                cols = (await asyncio.wait_for(w.stdout.readline(), 10)).decode().split()
+                assert cols, "kubectl watch ended"
+                if cols[0] == "MODIFIED" and cols[-1] == "enabled":
                     break
         finally:
             w.kill()

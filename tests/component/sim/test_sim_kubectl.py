@@ -141,3 +141,18 @@ async def test_apply_creates_then_configures(
     cm = sim.store.get("configmaps", "applied", "mesh-a")
     assert cm["data"] == {"key": "two"} and cm["metadata"]["labels"] == {"v": "two"}
     assert "kubectl.kubernetes.io/last-applied-configuration" in cm["metadata"]["annotations"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_create_run_delete(version: str, sim: Simulator, kubeconfig: Path) -> None:
+    # kubectl 1.32+ sends create bodies as protobuf; older ones as JSON.
+    ns = "t" + version.replace(".", "")
+    for args in (("create", "ns", ns), ("run", "web", "-n", ns, "--image=nginx")):
+        rc, _, err = await _kubectl(version, kubeconfig, *args)
+        assert rc == 0, err
+    pod = sim.store.get("pods", "web", ns)
+    assert pod["spec"]["containers"][0]["image"] == "nginx"
+    assert pod["status"]["phase"] == "Pending"
+    rc, _, err = await _kubectl(version, kubeconfig, "delete", "ns", ns)
+    assert rc == 0, err
+    assert sim.store.count("pods", ns) == 0

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from codec_samples import json_event, make_pod
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -80,7 +82,7 @@ def _lines(draw: st.DrawFn) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode() + b"\n"
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(line=_lines())
 def test_scan_agrees_with_msgspec(line: bytes) -> None:
     fast = scan_json_event(line)
@@ -91,3 +93,20 @@ def test_scan_agrees_with_msgspec(line: bytes) -> None:
     if fast is not None:
         assert full is not None and fast == full, line
     event("fast path" if fast is not None else "fallback")
+
+
+_FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "k8s-api-testdata"
+
+
+@pytest.mark.skipif(not _FIXTURES.is_dir(), reason=f"upstream fixtures not at {_FIXTURES}")
+@pytest.mark.parametrize(
+    "name",
+    ["ConfigMap", "Endpoints", "Pod", "Secret", "Service", "discovery.k8s.io.v1.EndpointSlice"],
+)
+def test_upstream_json_takes_the_fast_path(name: str) -> None:
+    # kube-apiserver's own JSON (Go struct order) is what the fast path is shaped for.
+    path = _FIXTURES / (name + ".json" if "." in name else f"core.v1.{name}.json")
+    line = b'{"type":"MODIFIED","object":' + orjson.dumps(orjson.loads(path.read_bytes())) + b"}\n"
+    fast = scan_json_event(line)
+    assert fast is not None
+    assert fast == decode_json_event_msgspec(line)

@@ -72,3 +72,44 @@ def test_savings_on_sample_pod() -> None:
     # The sample pod's managedFields are ~26% of its JSON and ~25% of its protobuf.
     assert len(prune_managed_fields_json(j)) < 0.8 * len(j)
     assert len(prune_managed_fields_proto(p)) < 0.8 * len(p)
+
+
+def test_list_pruning_json_and_protobuf() -> None:
+    from discofilter.codec import filter_list
+    from discofilter.codec.k8sproto import encode_list
+
+    items = [make_pod("mesh-a", "a"), make_pod("batch", "b"), make_pod("mesh-b", "c")]
+    bare = make_pod("mesh-c", "d")
+    del bare["metadata"]["managedFields"]
+    items.append(bare)
+    lst = {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "5"}}
+    lst["items"] = items
+
+    def keep(ns: str) -> bool:
+        return ns.startswith("mesh-")
+
+    body = orjson.dumps(lst)
+    out = orjson.loads(filter_list(body, "application/json", keep, prune_managed_fields=True))
+    assert [i["metadata"]["name"] for i in out["items"]] == ["a", "c", "d"]
+    assert all("managedFields" not in i["metadata"] for i in out["items"])
+    assert out["items"][2] == bare
+    # off by default: managedFields stay
+    plain = orjson.loads(filter_list(body, "application/json", keep))
+    assert "managedFields" in plain["items"][0]["metadata"]
+
+    pb = encode_list(lst)
+    pruned = decode_object(
+        filter_list(pb, "application/vnd.kubernetes.protobuf", keep, prune_managed_fields=True)
+    )
+    assert [i["metadata"]["name"] for i in pruned["items"]] == ["a", "c", "d"]
+    assert all("managedFields" not in i["metadata"] for i in pruned["items"])
+    # byte-exact: the same as encoding the kept items without managedFields in the first place
+    expected = [
+        {**i, "metadata": {k: v for k, v in i["metadata"].items() if k != "managedFields"}}
+        for i in items
+        if keep(i["metadata"]["namespace"])
+    ]
+    pb_ct = "application/vnd.kubernetes.protobuf"
+    assert filter_list(pb, pb_ct, keep, prune_managed_fields=True) == encode_list(
+        {**lst, "items": expected}
+    )

@@ -267,6 +267,11 @@ async def test_run_on_fake_clock() -> None:
             "churn.phases[0].relabels[0]",
         ),
         (lambda d: d.update(extra=1), "unknown key(s) extra"),
+        (lambda d: d["namespaceGroups"][0].update(labels=["a"]), "namespaceGroups[0].labels"),
+        (
+            lambda d: d["namespaceGroups"][0].update(namePattern="x-{j}"),
+            "namespaceGroups[0].namePattern",
+        ),
     ],
 )
 def test_validation_names_the_key(mutate: Any, key: str) -> None:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ck8s/lite/metadata_lite.proto\x12\x14\x64iscofilter.k8s.lite\"W\n\x0eObjectMetaLite\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\x0b\n\x03uid\x18\x05 \x01(\t\x12\x17\n\x0fresourceVersion\x18\x06 \x01(\t\"D\n\nObjectLite\x12\x36\n\x08metadata\x18\x01 \x01(\x0b\x32$.discofilter.k8s.lite.ObjectMetaLite\"\xed\x01\n\x19ObjectMetaWithAnnotations\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\x0b\n\x03uid\x18\x05 \x01(\t\x12\x17\n\x0fresourceVersion\x18\x06 \x01(\t\x12U\n\x0b\x61nnotations\x18\x0c \x03(\x0b\x32@.discofilter.k8s.lite.ObjectMetaWithAnnotations.AnnotationsEntry\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Q\n\x0c\x42ookmarkLite\x12\x41\n\x08metadata\x18\x01 \x01(\x0b\x32/.discofilter.k8s.lite.ObjectMetaWithAnnotations')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ck8s/lite/metadata_lite.proto\x12\x14\x64iscofilter.k8s.lite\"W\n\x0eObjectMetaLite\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\x0b\n\x03uid\x18\x05 \x01(\t\x12\x17\n\x0fresourceVersion\x18\x06 \x01(\t\"D\n\nObjectLite\x12\x36\n\x08metadata\x18\x01 \x01(\x0b\x32$.discofilter.k8s.lite.ObjectMetaLite\"\xed\x01\n\x19ObjectMetaWithAnnotations\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\x0b\n\x03uid\x18\x05 \x01(\t\x12\x17\n\x0fresourceVersion\x18\x06 \x01(\t\x12U\n\x0b\x61nnotations\x18\x0c \x03(\x0b\x32@.discofilter.k8s.lite.ObjectMetaWithAnnotations.AnnotationsEntry\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Q\n\x0c\x42ookmarkLite\x12\x41\n\x08metadata\x18\x01 \x01(\x0b\x32/.discofilter.k8s.lite.ObjectMetaWithAnnotations\"j\n\x0bUnknownLite\x12-\n\x03raw\x18\x02 \x01(\x0b\x32 .discofilter.k8s.lite.ObjectLite\x12\x17\n\x0f\x63ontentEncoding\x18\x03 \x01(\t\x12\x13\n\x0b\x63ontentType\x18\x04 \x01(\t\"t\n\x13UnknownBookmarkLite\x12/\n\x03raw\x18\x02 \x01(\x0b\x32\".discofilter.k8s.lite.BookmarkLite\x12\x17\n\x0f\x63ontentEncoding\x18\x03 \x01(\t\x12\x13\n\x0b\x63ontentType\x18\x04 \x01(\t')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,4 +43,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_OBJECTMETAWITHANNOTATIONS_ANNOTATIONSENTRY']._serialized_end=451
   _globals['_BOOKMARKLITE']._serialized_start=453
   _globals['_BOOKMARKLITE']._serialized_end=534
+  _globals['_UNKNOWNLITE']._serialized_start=536
+  _globals['_UNKNOWNLITE']._serialized_end=642
+  _globals['_UNKNOWNBOOKMARKLITE']._serialized_start=644
+  _globals['_UNKNOWNBOOKMARKLITE']._serialized_end=760
 # @@protoc_insertion_point(module_scope)

@@ -50,3 +50,23 @@ class BookmarkLite(_message.Message):
     METADATA_FIELD_NUMBER: _ClassVar[int]
     metadata: ObjectMetaWithAnnotations
     def __init__(self, metadata: _Optional[_Union[ObjectMetaWithAnnotations, _Mapping]] = ...) -> None: ...
+
+class UnknownLite(_message.Message):
+    __slots__ = ("raw", "contentEncoding", "contentType")
+    RAW_FIELD_NUMBER: _ClassVar[int]
+    CONTENTENCODING_FIELD_NUMBER: _ClassVar[int]
+    CONTENTTYPE_FIELD_NUMBER: _ClassVar[int]
+    raw: ObjectLite
+    contentEncoding: str
+    contentType: str
+    def __init__(self, raw: _Optional[_Union[ObjectLite, _Mapping]] = ..., contentEncoding: _Optional[str] = ..., contentType: _Optional[str] = ...) -> None: ...
+
+class UnknownBookmarkLite(_message.Message):
+    __slots__ = ("raw", "contentEncoding", "contentType")
+    RAW_FIELD_NUMBER: _ClassVar[int]
+    CONTENTENCODING_FIELD_NUMBER: _ClassVar[int]
+    CONTENTTYPE_FIELD_NUMBER: _ClassVar[int]
+    raw: BookmarkLite
+    contentEncoding: str
+    contentType: str
+    def __init__(self, raw: _Optional[_Union[BookmarkLite, _Mapping]] = ..., contentEncoding: _Optional[str] = ..., contentType: _Optional[str] = ...) -> None: ...
