@@ -380,7 +380,7 @@ def check_security(config: Config) -> None:
     if s.workers < 1:
         raise ConfigError("server.workers: must be at least 1")
     url = config.upstream.url
-    if url is not None and not url.startswith(("http://", "https://")):
+    if url and not url.startswith(("http://", "https://")):  # "" = unset (Helm values)
         raise ConfigError(f"upstream.url: {url!r} must start with http:// or https://")
     for name in config.enrollment.always_enrolled:
         if not _DNS1123_LABEL.match(name) or len(name) > 63:

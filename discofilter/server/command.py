@@ -41,7 +41,12 @@ log = logging.getLogger("discofilter.serve")
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "serve", help="run the namespace-filtering proxy", description=__doc__
+        "serve",
+        help="run the namespace-filtering proxy",
+        description="Forward only mesh-enrolled namespaces' objects and watch events between "
+        "clients (istiod) and kube-apiserver. Upstream: --upstream, else --kubeconfig, else the "
+        "in-cluster service account, else $KUBECONFIG/~/.kube/config. Flags override --config. "
+        "See docs/proxy.md and docs/configuration.md.",
     )
     p.add_argument("--config", help="YAML config file (camelCase keys; flags override it)")
     p.add_argument("--print-config", action="store_true", help="print the effective config, exit")

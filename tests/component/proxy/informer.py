@@ -1,8 +1,8 @@
 """A small informer-style client (client-go Reflector semantics) for the proxy tests.
 
-LIST (paged, JSON) replaces the cache; WATCH resumes from the newest resourceVersion seen
-(events and bookmarks); ``410`` (HTTP or ERROR event) → relist; EOF → rewatch. The watch uses
-``ctype`` so the stream tests cover protobuf as well. ``disconnect()`` drops the current watch
+LIST (paged) replaces the cache; WATCH resumes from the newest resourceVersion seen (events and
+bookmarks); ``410`` (HTTP or ERROR event) → relist; EOF → rewatch. LIST and WATCH both ask for
+``ctype``, so the tests cover protobuf as well. ``disconnect()`` drops the current watch
 the way a network blip would. Every delivered resourceVersion is recorded per watch so tests
 can check that they only grow.
 """
@@ -14,10 +14,10 @@ import contextlib
 from dataclasses import dataclass, field
 
 import aiohttp
-import orjson
 
 from discofilter.codec import decoder_for
 from discofilter.model import ADDED, BOOKMARK, DELETED, ERROR, MODIFIED
+from tests.component.proxy.helpers import parse_list
 
 
 @dataclass
@@ -39,18 +39,19 @@ class Informer:
         cont = ""
         while True:
             q = f"?limit={self.page}" + (f"&continue={cont}" if cont else "")
-            async with s.get(self.base + self.path + q) as r:
-                doc = orjson.loads(await r.read())
+            async with s.get(self.base + self.path + q, headers={"Accept": self.ctype}) as r:
+                body = await r.read()
+                ctype = r.headers.get("Content-Type", "")
             if r.status == 410:
                 items, cont = {}, ""
                 continue
-            assert r.status == 200, doc
-            for i in doc["items"]:
-                m = i["metadata"]
-                items[(m["namespace"], m["name"])] = m["resourceVersion"]
-            cont = doc["metadata"].get("continue", "")
+            assert r.status == 200, body[:300]
+            page = parse_list(body, ctype)
+            for ns, name, rv in page.items:
+                items[(ns, name)] = rv
+            cont = page.continue_
             if not cont:
-                self.rv = doc["metadata"]["resourceVersion"]
+                self.rv = page.resource_version
                 break
         self.cache = items
         self.relists += 1

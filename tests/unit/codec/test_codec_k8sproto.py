@@ -147,3 +147,10 @@ def test_lite_messages_match_object_meta() -> None:
             assert (f.number, f.type, f.is_repeated) == (u.number, u.type, u.is_repeated), f.name
     for msg in (lite.ObjectLite, lite.BookmarkLite):
         assert msg.DESCRIPTOR.fields_by_name["metadata"].number == 1
+    # UnknownLite reads runtime.Unknown: same numbers; raw (bytes upstream) as a message, which
+    # has the same wire type (length-delimited).
+    from discofilter._generated.k8s.apimachinery import runtime_pb2
+
+    up = {f.name: f.number for f in runtime_pb2.Unknown.DESCRIPTOR.fields}
+    for msg in (lite.UnknownLite, lite.UnknownBookmarkLite):
+        assert {f.name: f.number for f in msg.DESCRIPTOR.fields}.items() <= up.items()
