@@ -36,7 +36,7 @@ class SystemClock:
 
 
 class FakeClock:
-    """A clock that moves only when told to; sleepers wake when ``advance`` passes their deadline."""
+    """A clock that moves only when told to; ``advance`` wakes sleepers whose deadline passed."""
 
     def __init__(self, start: float = 1000.0, wall_start: float = 1_700_000_000.0) -> None:
         self._now = start

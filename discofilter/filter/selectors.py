@@ -48,9 +48,8 @@ def validate_label_key(key: str) -> None:
     if not key:
         raise SelectorError("label key must not be empty")
     prefix, _, name = key.rpartition("/")
-    if "/" in key:
-        if not prefix or len(prefix) > 253 or not _DNS1123_SUBDOMAIN_RE.match(prefix):
-            raise SelectorError(f"invalid label key {key!r}: prefix must be a DNS-1123 subdomain")
+    if "/" in key and (not prefix or len(prefix) > 253 or not _DNS1123_SUBDOMAIN_RE.match(prefix)):
+        raise SelectorError(f"invalid label key {key!r}: prefix must be a DNS-1123 subdomain")
     if not name or len(name) > 63 or not _NAME_RE.match(name):
         raise SelectorError(
             f"invalid label key {key!r}: name part must be at most 63 characters of "
@@ -203,7 +202,7 @@ def parse_label_selector(text: str) -> Selector:
                         int(value)
                     except ValueError:
                         raise SelectorError(
-                            f"{key}{op}{value}: the value of a '{op}' requirement must be an integer"
+                            f"{key}{op}{value}: a '{op}' requirement needs an integer value"
                         ) from None
                     reqs.append(
                         Requirement(key, GREATER_THAN if op == ">" else LESS_THAN, (value,))
