@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 # Resources that are namespaced in every Kubernetes release the proxy supports. Discovery replaces
 # this at start-up; the seed only matters until the first discovery answer (or when it fails).
@@ -184,7 +184,9 @@ def classify(
         return checked
     path = checked.rstrip("/") or "/"
     query = target.split("?", 1)[1] if "?" in target else ""
-    segs = path[1:].split("/") if path != "/" else []
+    # The API server routes on the percent-decoded path (Go's URL.Path): "/api/v1/%70ods" IS
+    # the pod list there, so classify what it will see (%2f/%5c/%00 were refused above).
+    segs = [unquote(s) for s in path[1:].split("/")] if path != "/" else []
 
     upgrade = headers.get("Upgrade") or headers.get("upgrade")
     # "Upgrade: h2c" is an optional offer (curl --http2 over http) the server may ignore; the

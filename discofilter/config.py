@@ -127,6 +127,35 @@ class StreamsConfig:
     """Strip metadata.managedFields from forwarded objects (istiod never reads them)."""
 
 
+DEFAULT_ADMIN_LISTEN = "127.0.0.1:9090"
+ADMIN_OFF = ("", "off")
+"""Values of ``admin.listen`` / ``admin.grpcListen`` (and their flags) that disable a listener."""
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    listen: str = DEFAULT_ADMIN_LISTEN
+    """HOST:PORT of the admin HTTP listener (``/metrics``, ``/healthz``, ``/readyz``,
+    ``/debug/enrollment``); "" or "off" = none. On by default because probes, Prometheus and the
+    container HEALTHCHECK expect it; loopback because it has no authentication and shows
+    namespace names and labels. This default address is best effort: if another process holds
+    it (a second proxy on the host, the benchmark's proxies), ``serve`` warns and runs without
+    it; any other address must bind or ``serve`` exits. With ``--workers N`` only worker 0
+    binds it (its ``/metrics`` describe that worker)."""
+    grpc_listen: str = ""
+    """HOST:PORT of the admin gRPC service (status, decisions, selector dry-run,
+    grpc.health.v1); "" or "off" = none (the default: it costs the grpcio import and its
+    threads, and HTTP covers probes and metrics; the Helm chart turns it on). Worker 0 only,
+    like ``listen``."""
+
+
+def admin_address(value: str | None) -> str | None:
+    """The address to bind, or None when ``value`` disables the listener ("" / "off")."""
+    if value is None or value.strip().lower() in ADMIN_OFF:
+        return None
+    return value.strip()
+
+
 @dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -135,6 +164,7 @@ class Config:
     streams: StreamsConfig = field(default_factory=StreamsConfig)
     churn_control: Mapping[str, Any] | None = None
     """The ``churnControl:`` section, handed to the coalesce package as is (None = defaults)."""
+    admin: AdminConfig = field(default_factory=AdminConfig)
 
 
 # The enrollment keys sit at the top level of the file, as in Istio's meshConfig.
@@ -143,6 +173,7 @@ _SECTIONS: dict[str, type] = {
     "server": ServerConfig,
     "upstream": UpstreamConfig,
     "streams": StreamsConfig,
+    "admin": AdminConfig,
 }
 
 
@@ -267,6 +298,7 @@ def load_config_text(text: str, source: str = "<config>") -> Config:
         enrollment=EnrollmentConfig(**enrollment),
         streams=groups.get("streams", StreamsConfig()),
         churn_control=churn,
+        admin=groups.get("admin", AdminConfig()),
     )
 
 
@@ -393,6 +425,13 @@ def check_security(config: Config) -> None:
         raise ConfigError(
             "streams: maxFrameBytes and clientBufferBytes must be >= 1024 and slowClientSeconds > 0"
         )
+    for key, value in (("listen", config.admin.listen), ("grpcListen", config.admin.grpc_listen)):
+        address = admin_address(value)
+        if address is not None:
+            try:
+                split_host_port(address)
+            except ConfigError:
+                raise ConfigError(f"admin.{key}: {value!r} is not HOST:PORT, '' or off") from None
     config.enrollment.selector_set()  # raises SelectorError (a ConfigError) when invalid
 
 
@@ -412,6 +451,7 @@ def dump_config(config: Config) -> str:
         "server": _to_plain(config.server),
         "upstream": _to_plain(config.upstream),
         "streams": _to_plain(config.streams),
+        "admin": _to_plain(config.admin),
     }
     doc.update(_to_plain(config.enrollment))
     if config.churn_control is not None:

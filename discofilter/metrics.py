@@ -25,6 +25,7 @@ make a label explode).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from prometheus_client import (
@@ -36,9 +37,17 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
 
 from discofilter import __version__
 from discofilter.admin.state import KindCounters
+from discofilter.coalesce import CoalesceStatsTable
 
 PREFIX = "discofilter"
 
@@ -225,6 +234,16 @@ class Metrics:
         )
         self.build_info.labels(__version__).set(1)
         self._kinds: dict[str, KindMetrics] = {}
+        self._coalesce: CoalesceCollector | None = None
+
+    def watch_coalesce(self, table: CoalesceStatsTable) -> None:
+        """Export ``table`` (the proxy's per-kind ``CoalesceStats``) as the
+        ``discofilter_coalesce_*`` families, read at scrape time. Calling it again replaces the
+        table (a proxy has one; tests may build several)."""
+        if self._coalesce is not None:
+            self.registry.unregister(self._coalesce)
+        self._coalesce = CoalesceCollector(table)
+        self.registry.register(self._coalesce)
 
     def for_kind(self, kind: str) -> KindMetrics:
         """The cached per-kind handle (created on first use; the children then show as 0)."""
@@ -284,3 +303,77 @@ class Metrics:
         return generate_latest(self.registry)
 
     content_type = CONTENT_TYPE_LATEST
+
+
+# family suffix -> (CoalesceStats field, help) of the counters exported per kind.
+_COALESCE_COUNTERS = {
+    "events_in": ("events_in", "Events pushed into coalescing stages (BOOKMARK, ERROR included)."),
+    "forwarded": ("forwarded", "Events the coalescing stages handed to client writers."),
+    "coalesced": ("coalesced", "Events absorbed by a newer event of the same object or bookmark."),
+    "noop_suppressed": ("suppressed", "MODIFIED events dropped as semantic no-ops (suppressNoop)."),
+    "vanished_pairs": ("vanished", "ADDED+DELETED pairs the client never saw, dropped together."),
+    "discarded": ("discarded", "Held events dropped because their stream ended (client resumes)."),
+    "forced_by_max_hold": (
+        "forced_by_max_hold",
+        "Releases forced by maxHoldSeconds while the rate limit would still hold.",
+    ),
+    "rate_limited": ("rate_limited", "Times delivery paused on an empty token bucket."),
+    "retype_failures": (
+        "retype_failures",
+        "Merged ADDED events delivered as MODIFIED (frame could not be re-typed).",
+    ),
+}
+
+
+class CoalesceCollector(Collector):
+    """Every ``CoalesceStats`` field per kind, read when scraped (never on the hot path).
+
+    The coalescers update plain ints on the event loop; a scrape on the same loop reads them
+    consistently, so the conservation law of ``discofilter.coalesce.stats`` holds in one scrape:
+    ``events_in == forwarded + coalesced + noop_suppressed + 2*vanished_pairs + held_events +
+    discarded``. ``discofilter_events_coalesced_total{enrolled}`` (fed per chunk by the streams)
+    counts the same merges as ``discofilter_coalesce_coalesced_total``.
+    """
+
+    def __init__(self, table: CoalesceStatsTable) -> None:
+        self.table = table
+
+    def describe(self) -> list[Metric]:
+        return list(self._families())
+
+    def collect(self) -> Iterator[Metric]:
+        return self._families()
+
+    def _families(self) -> Iterator[Metric]:
+        p = f"{PREFIX}_coalesce"
+        kinds = self.table.items()
+        for suffix, (field_name, doc) in _COALESCE_COUNTERS.items():
+            c = CounterMetricFamily(f"{p}_{suffix}", doc, labels=("kind",))
+            for kind, st in kinds:
+                c.add_metric((kind,), getattr(st, field_name))
+            yield c
+        held = GaugeMetricFamily(
+            f"{p}_held_events", "Events held right now (all streams of the kind).", labels=("kind",)
+        )
+        longest = GaugeMetricFamily(
+            f"{p}_longest_hold_seconds",
+            "Longest hold of any delivered event since start (high-water mark).",
+            labels=("kind",),
+        )
+        hist = HistogramMetricFamily(
+            f"{p}_hold_seconds",
+            "Delivery time minus arrival of the oldest event folded into the delivered event.",
+            labels=("kind",),
+        )
+        for kind, st in kinds:
+            held.add_metric((kind,), st.held_now)
+            longest.add_metric((kind,), st.longest_hold_seconds)
+            buckets = [(_le(le), float(n)) for le, n in st.cumulative_buckets()]
+            hist.add_metric((kind,), buckets, st.hold_seconds_sum)
+        yield held
+        yield longest
+        yield hist
+
+
+def _le(bound: float) -> str:
+    return "+Inf" if bound == float("inf") else repr(bound)

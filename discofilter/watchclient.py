@@ -134,6 +134,8 @@ class WatchCounters:
     error_events: int = 0
     """ERROR frames other than 410 (e.g. a proxy cutting off a slow client says so this way)."""
     http_errors: int = 0
+    events: int = 0
+    """ADDED/MODIFIED/DELETED frames received (the log also holds BOOKMARK and ERROR frames)."""
 
 
 def _split_lines(buf: bytearray) -> Iterator[bytes]:
@@ -299,6 +301,7 @@ class Watcher:
             self._see_rv(rv)
             self._changed.set()
             return
+        self.counters.events += 1
         key = (ns, meta.get("name", ""))
         if type_ == "DELETED":
             self.cache.pop(key, None)

@@ -46,7 +46,8 @@ class PythonClients:
         )
 
     def events(self) -> int:
-        return sum(len(w.log) for w in self.watchers.values())
+        """Watch events so far (bookmarks excluded)."""
+        return sum(w.counters.events for w in self.watchers.values())
 
     def max_rv(self, kind: str) -> int:
         return self.watchers[kind].max_rv

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from discofilter.bench.targets import DIRECT, MODES
+from discofilter.errors import DiscofilterError
 
 DEFAULT_MODES = ",".join(MODES)
 RESULTS_MD = Path(__file__).resolve().parents[2] / "bench" / "RESULTS.md"
@@ -120,7 +121,12 @@ def run_bench(args: argparse.Namespace) -> int:
         results_md=RESULTS_MD if args.append_results else None,
         command="discofilter " + shlex.join(sys.argv[1:]),
     )
-    results = _run(bench(ba))
+    try:
+        results = _run(bench(ba))
+    except (DiscofilterError, RuntimeError, OSError) as e:
+        # Bad scenario, a child that would not start, an unreachable cluster: say what, no trace.
+        print(f"discofilter bench: {e}", file=sys.stderr)
+        return 2
     return 0 if results["final_state_matches"] else 1
 
 
@@ -128,7 +134,11 @@ def run_record(args: argparse.Namespace) -> int:
     from discofilter.bench.record import record
 
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
-    counts = _run(record(args.kubeconfig, args.context, kinds, args.duration, args.out))
+    try:
+        counts = _run(record(args.kubeconfig, args.context, kinds, args.duration, args.out))
+    except (DiscofilterError, ValueError, OSError) as e:
+        print(f"discofilter record: {e}", file=sys.stderr)
+        return 2
     total = sum(
         v for k, v in counts.items() if k.split("/")[-1] in ("LIST", "ADDED", "MODIFIED", "DELETED")
     )

@@ -100,7 +100,7 @@ class ModeRun:
     cpu_end: float = 0.0
     caught_up: dict[tuple[str, str], bool] = field(default_factory=dict)
     slow_closures: float | None = None
-    """The proxy's own count of slow clients it cut off (its /metrics), when it serves one."""
+    """The proxy's own count of slow clients it cut off (its admin /metrics); None if absent."""
 
 
 SLOW_CLOSURES_METRIC = "discofilter_slow_client_closures"
@@ -270,8 +270,9 @@ async def run(
             for m in modes.values():
                 if m.target.child is not None:
                     m.cpu_end = m.target.child.cpu_seconds()
-                if m.target.filtered and m.target.status == "ok":
-                    m.slow_closures = await scrape_slow_closures(session, m.target.url)
+                admin = m.target.extra.get("admin_url")
+                if admin and m.target.status == "ok":
+                    m.slow_closures = await scrape_slow_closures(session, admin)
         finally:
             await asyncio.gather(
                 *(c.finish() for m in modes.values() for c in m.clients.values()),

@@ -147,7 +147,10 @@ class DriverChurn:
 def generated_meta(path: Path, doc: dict[str, Any], non_mesh_share: float | None) -> ScenarioMeta:
     doc = dict(doc)
     extra = {k: doc.pop(k) for k in HARNESS_KEYS if k in doc}
-    sc = parse_scenario(doc, str(path))
+    try:
+        sc = parse_scenario(doc, str(path))
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from e
     selectors = list(extra.get("discoverySelectors") or DEFAULT_SELECTORS)
     enrolled = _enrolled_groups(sc, selectors)
     if non_mesh_share is not None:

@@ -91,11 +91,14 @@ async def start_discofilter(
     cfg_path = work_dir / f"{mode}.yaml"
     doc = proxy_config(discovery_selectors, mode == DISCOFILTER, always_enrolled)
     cfg_path.write_text(yaml.safe_dump(doc))
+    admin_port = free_port()
     args = ["serve", "--listen", f"127.0.0.1:{port}", "--config", str(cfg_path)]
+    # The admin listener serves /metrics: the proxy's own count of slow clients it cut off.
+    args += ["--admin-listen", f"127.0.0.1:{admin_port}"]
     args += ["--kubeconfig", kubeconfig] if kubeconfig else ["--upstream", upstream_url]
     child = await spawn(mode, python_module_argv("discofilter", *args))
     url = f"http://127.0.0.1:{port}"
-    t = Target(mode, url, child)
+    t = Target(mode, url, child, extra={"admin_url": f"http://127.0.0.1:{admin_port}"})
     try:
         await wait_http_ready(session, url + "/api/v1/namespaces?limit=1", child)
     except RuntimeError as e:

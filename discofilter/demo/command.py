@@ -30,6 +30,7 @@ from discofilter.bench.scenario_meta import scenario_meta
 from discofilter.bench.targets import DIRECT, DISCOFILTER
 from discofilter.bench.upstream import EmulatorUpstream
 from discofilter.demo.view import Sample, noisiest, render_frame, render_line, render_summary
+from discofilter.errors import DiscofilterError
 from discofilter.filter.selectors import selector_from_label_selector, selector_set
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parent / "demo.yaml"
@@ -56,11 +57,14 @@ def register(sub: Any) -> None:
 def run_demo_command(args: argparse.Namespace) -> int:
     coro = demo(args.duration, args.scenario, seed=args.seed)
     try:
-        import uvloop
-
+        try:
+            import uvloop
+        except ImportError:
+            return int(asyncio.run(coro))
         return int(uvloop.run(coro))
-    except ImportError:
-        return int(asyncio.run(coro))
+    except (DiscofilterError, RuntimeError, OSError) as e:
+        print(f"discofilter demo: {e}", file=sys.stderr)
+        return 2
 
 
 class LiveView:

@@ -134,6 +134,36 @@ class Enrollment:
                 changes.append(ch)
         return changes
 
+    def reconfigure(
+        self,
+        selectors: SelectorSet | None,
+        always_enrolled: frozenset[str],
+        term_names: tuple[str, ...] | None = None,
+    ) -> list[EnrollmentChange]:
+        """Switch this view to other selectors and always-enrolled names (config reload).
+
+        In place, not a copy: open streams' filters, the namespace watcher and the coalescing
+        rules hold this object. Returns every flip among the known and the (old or new)
+        always-enrolled namespaces, like ``with_selectors`` does for a dry run.
+        """
+        names = set(self._labels) | self.always_enrolled | frozenset(always_enrolled)
+        was = {name: self.is_enrolled(name) for name in names}
+        self.selectors = selectors
+        self.always_enrolled = frozenset(always_enrolled)
+        n = len(selectors.selectors) if selectors is not None else 0
+        self.term_names = term_names or tuple(f"discoverySelectors[{i}]" for i in range(n))
+        # Rebuilt in place (same set object) to keep the invariant on ``_enrolled``.
+        self._enrolled.clear()
+        self._enrolled.update(self.always_enrolled)
+        for name, labels in self._labels.items():
+            if self._term_for(name, labels) is not None:
+                self._enrolled.add(name)
+        return [
+            EnrollmentChange(name, self.is_enrolled(name), self.matching_term(name))
+            for name in sorted(names)
+            if self.is_enrolled(name) != was[name]
+        ]
+
     def with_selectors(
         self, selectors: SelectorSet | None, term_names: tuple[str, ...] | None = None
     ) -> tuple[Enrollment, list[EnrollmentChange]]:

@@ -78,6 +78,8 @@ class ProxyServer:
             upstream, self.enrollment, self._on_enrollment_changes, self.clock
         )
         self.coalesce_stats = CoalesceStatsTable()
+        if metrics is not None:
+            metrics.watch_coalesce(self.coalesce_stats)  # discofilter_coalesce_* per kind
         self.stage_factory: Callable[[cls.ResourceRef, bool], Stage | None] = stage_factory(
             config.churn_control, self.enrollment, self.coalesce_stats
         )

@@ -22,7 +22,9 @@ from typing import Any
 from aiohttp import web
 
 from discofilter.config import (
+    DEFAULT_ADMIN_LISTEN,
     Config,
+    admin_address,
     check_security,
     dump_config,
     load_config_file,
@@ -49,6 +51,11 @@ def register(sub: Any) -> None:
         "See docs/proxy.md and docs/configuration.md.",
     )
     p.add_argument("--config", help="YAML config file (camelCase keys; flags override it)")
+    p.add_argument(
+        "--config-poll-seconds", type=float, default=2.0, metavar="SECONDS",
+        help="reload when the --config file's content changes, checked this often (0: only "
+        "on SIGHUP; default 2)",
+    )  # fmt: skip
     p.add_argument("--print-config", action="store_true", help="print the effective config, exit")
     p.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:8001)")
     p.add_argument("--upstream", help="kube-apiserver URL (else kubeconfig / in-cluster)")
@@ -91,11 +98,13 @@ def register(sub: Any) -> None:
     )  # fmt: skip
     p.add_argument(
         "--admin-listen", metavar="HOST:PORT",
-        help="admin HTTP (/metrics, /healthz, /readyz, /debug/enrollment); off when not given",
+        help="admin HTTP (/metrics, /healthz, /readyz, /debug/enrollment); default "
+        "127.0.0.1:9090 (config admin.listen), '' or off disables; worker 0 only",
     )  # fmt: skip
     p.add_argument(
         "--admin-grpc-listen", metavar="HOST:PORT",
-        help="admin gRPC (status, decisions, selector dry-run, grpc.health.v1); off when not given",
+        help="admin gRPC (status, decisions, selector dry-run, grpc.health.v1); default off "
+        "(config admin.grpcListen); worker 0 only",
     )  # fmt: skip
     p.set_defaults(func=run)
 
@@ -127,6 +136,7 @@ def effective_config(args: argparse.Namespace) -> Config:
             "exempt_resources": tuple(args.exempt_resource) if args.exempt_resource else None,
         },
         streams={"prune_managed_fields": args.prune_managed_fields},
+        admin={"listen": args.admin_listen, "grpc_listen": args.admin_grpc_listen},
     )
 
 
@@ -164,8 +174,16 @@ async def serve(
     reuse_port: bool = False,
     admin_listen: str | None = None,
     admin_grpc_listen: str | None = None,
+    reload_args: argparse.Namespace | None = None,
+    startup: Config | None = None,
+    poll_config: bool = True,
 ) -> None:
-    """Run one worker until SIGTERM/SIGINT (with the admin listeners when given)."""
+    """Run one worker until SIGTERM/SIGINT (with the admin listeners when given).
+
+    With ``reload_args`` (the command line), SIGHUP and a change of the ``--config`` file
+    (polled unless ``poll_config`` is false: the parent of several workers polls) reload the
+    config live (``discofilter.server.reload``); ``startup`` is the effective config before
+    start-up substitutions, what restart-only settings are compared to."""
     from discofilter.admin.grpc_server import start_admin_grpc
     from discofilter.admin.http import make_admin_app
     from discofilter.metrics import Metrics
@@ -185,7 +203,20 @@ async def serve(
         ahost, aport = split_host_port(admin_listen)
         admin_runner = web.AppRunner(make_admin_app(state, metrics), access_log=None)
         await admin_runner.setup()
-        await web.TCPSite(admin_runner, ahost, aport).start()
+        try:
+            await web.TCPSite(admin_runner, ahost, aport).start()
+        except OSError as e:
+            await admin_runner.cleanup()
+            admin_runner = None
+            if admin_listen != DEFAULT_ADMIN_LISTEN:
+                await proxy.stop()
+                raise ConfigError(f"admin.listen: cannot listen on {admin_listen}: {e}") from e
+            # The built-in default is best effort (config.AdminConfig.listen): a second proxy
+            # on this host (the benchmark starts several) must not fail for want of /metrics.
+            log.warning(
+                "admin listener not started: default address in use; set --admin-listen",
+                extra={"listen": admin_listen, "error": str(e)},
+            )
     if admin_grpc_listen:
         ghost, gport = split_host_port(admin_grpc_listen)
         grpc_server, _ = await start_admin_grpc(state, ghost, gport)
@@ -212,9 +243,25 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    reloader = None
+    if reload_args is not None:
+        from functools import partial
+
+        from discofilter.clock import SystemClock
+        from discofilter.server.reload import ConfigReloader
+
+        poll = reload_args.config_poll_seconds if poll_config else 0.0
+        reloader = ConfigReloader(
+            proxy, partial(effective_config, reload_args), startup or config, SystemClock(),
+            reload_args.config, poll,
+        )  # fmt: skip
+        reloader.start()
+        loop.add_signal_handler(signal.SIGHUP, reloader.request)
     try:
         await stop.wait()
     finally:
+        if reloader is not None:
+            await reloader.stop()
         await proxy.stop()
         await runner.cleanup()
         if admin_runner is not None:
@@ -224,10 +271,18 @@ async def serve(
 
 
 def _run_worker(
-    config: Config, reuse_port: bool, admin: str | None = None, admin_grpc: str | None = None
+    config: Config,
+    reuse_port: bool,
+    admin: str | None = None,
+    admin_grpc: str | None = None,
+    reload_args: argparse.Namespace | None = None,
+    startup: Config | None = None,
+    poll_config: bool = True,
 ) -> None:
     from discofilter.server.malloc import tune_malloc
 
+    # SIGHUP's default action ends the process: ignore it until serve() handles it (reload).
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     tune_malloc()
     try:
         import uvloop
@@ -236,17 +291,29 @@ def _run_worker(
     except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
         pass
     asyncio.run(
-        serve(config, reuse_port=reuse_port, admin_listen=admin, admin_grpc_listen=admin_grpc)
+        serve(
+            config,
+            reuse_port=reuse_port,
+            admin_listen=admin,
+            admin_grpc_listen=admin_grpc,
+            reload_args=reload_args,
+            startup=startup,
+            poll_config=poll_config,
+        )
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    # SIGHUP reloads the config (serve); until its handler is installed it must not end the
+    # process. Spawned workers inherit the ignored disposition across exec.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         config = effective_config(args)
         if args.print_config:
             sys.stdout.write(dump_config(config))
             return 0
         check_security(config)
+        startup = config
         s = config.server
         if s.self_signed_tls:
             from discofilter.server.tls import write_self_signed
@@ -258,10 +325,11 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"discofilter serve: {e}", file=sys.stderr)
         return 2
+    admin, admin_grpc = admin_address(config.admin.listen), admin_address(config.admin.grpc_listen)
     if config.server.workers == 1:
         try:
-            _run_worker(config, False, args.admin_listen, args.admin_grpc_listen)
-        except UpstreamError as e:
+            _run_worker(config, False, admin, admin_grpc, args, startup)
+        except (UpstreamError, ConfigError) as e:  # ConfigError: an admin address in use
             print(f"discofilter serve: {e}", file=sys.stderr)
             return 1
         return 0
@@ -270,14 +338,19 @@ def run(args: argparse.Namespace) -> int:
         return 2
     ctx = multiprocessing.get_context("spawn")
     # Admin listeners run in worker 0 only: its /metrics and /readyz describe that worker.
+    # The parent polls the config file and forwards SIGHUP, so workers reload together.
     procs = [
         ctx.Process(
             target=_run_worker,
-            args=(config, True, *((args.admin_listen, args.admin_grpc_listen) if i == 0 else ())),
+            args=(
+                config, True, *((admin, admin_grpc) if i == 0
+                                else (None, None)),
+                args, startup, False,
+            ),
             name=f"discofilter-worker-{i}",
         )
         for i in range(config.server.workers)
-    ]
+    ]  # fmt: skip
     for p in procs:
         p.start()
 
@@ -288,9 +361,30 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGHUP, forward)  # each worker reloads its own view
+    _supervise(procs, args.config, args.config_poll_seconds)
+    return max((p.exitcode or 0) for p in procs)
+
+
+def _supervise(procs: list[Any], config_path: str | None, poll_seconds: float) -> None:
+    """Wait for the workers; meanwhile poll the config file and SIGHUP them when it changes."""
+    from multiprocessing.connection import wait
+
+    from discofilter.server.reload import ConfigFileWatch
+
+    watch = ConfigFileWatch(config_path) if config_path and poll_seconds > 0 else None
+    while True:
+        alive = [p for p in procs if p.is_alive()]
+        if not alive:
+            break
+        wait([p.sentinel for p in alive], timeout=poll_seconds if watch else None)
+        if watch is not None and watch.changed():
+            log.warning("config file changed; reloading every worker")
+            for p in alive:
+                if p.pid is not None and p.is_alive():
+                    os.kill(p.pid, signal.SIGHUP)
     for p in procs:
         p.join()
-    return max((p.exitcode or 0) for p in procs)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,6 +36,7 @@ import aiohttp
 from aiohttp import web
 
 from discofilter.admin.decisions import FILTERED, FORWARDED, Decision
+from discofilter.coalesce import CoalesceStats
 from discofilter.codec import TableWatchFilter, encode_error_event
 from discofilter.codec.base import FrameDecoder
 from discofilter.errors import CodecError
@@ -64,6 +65,11 @@ class Stage(Protocol):
     def next_deadline(self) -> float | None: ...
 
     def flush(self) -> list[WatchEvent]: ...
+
+    def discard(self) -> int: ...
+
+    @property
+    def stats(self) -> CoalesceStats: ...
 
 
 class WatchPump:
@@ -102,7 +108,11 @@ class WatchPump:
         self._sampler = hooks.sampler if hooks is not None else None
         # Index (within the next chunk's events) of the next event to sample; see filter().
         self._sample_countdown = self._sampler.every - 1 if self._sampler is not None else -1
-        self._dropped_reported = 0
+        # Stream counters already published to metrics: (events_in, dropped, events_out,
+        # bytes_in, bytes_out). Reports send the difference, so no path (timer release, flush,
+        # a write that failed halfway) loses counts, and nothing is reported twice.
+        self._reported = (0, 0, 0, 0, 0)
+        self._coalesced_unreported = 0
         stream.on_expire(self._interrupt)
 
     def _interrupt(self) -> None:
@@ -161,22 +171,27 @@ class WatchPump:
             )
         )  # fmt: skip
 
-    def _report(self, bytes_in: int, events_in: int, out_before: int, bytes_before: int) -> None:
-        """Publish one chunk's counts to metrics and the churn meter (once per chunk)."""
+    def _report(self) -> None:
+        """Publish the counts since the last report to metrics and the churn meter: once per
+        upstream chunk, per timer release of held events, and once when the stream ends."""
         h = self.hooks
         if h is None:
             return
         s = self.stream
         if h.metrics is not None:
+            r_in, r_dropped, r_out, r_bytes_in, r_bytes_out = self._reported
+            dropped = s.dropped - r_dropped
             h.metrics.add(
-                in_enrolled=events_in - (s.dropped - self._dropped_reported),
-                in_other=s.dropped - self._dropped_reported,
-                out_enrolled=s.events_out - out_before,
-                suppressed=s.dropped - self._dropped_reported,
-                bytes_in=bytes_in,
-                bytes_out=s.bytes_out - bytes_before,
+                in_enrolled=s.events_in - r_in - dropped,
+                in_other=dropped,
+                out_enrolled=s.events_out - r_out,
+                coalesced_enrolled=self._coalesced_unreported,
+                suppressed=dropped,
+                bytes_in=s.bytes_in - r_bytes_in,
+                bytes_out=s.bytes_out - r_bytes_out,
             )
-        self._dropped_reported = s.dropped
+            self._reported = (s.events_in, s.dropped, s.events_out, s.bytes_in, s.bytes_out)
+            self._coalesced_unreported = 0
         if h.churn is not None and self._churn_counts:
             h.churn.add_counts(self._churn_counts)
             self._churn_counts = {}
@@ -231,9 +246,10 @@ class WatchPump:
                 if chunk is None:
                     if self.client_gone():
                         self.end_reason = "client went away"
-                        break
+                        return  # nobody to flush to: the finally discards what is held
                     if stage is not None:
                         await self._write(stage.ready(self.monotonic()))
+                        self._report()  # held events released by the timer count as out
                     continue
                 if not chunk:
                     self.decoder.flush()  # raises CodecError on a frame cut in half
@@ -243,15 +259,18 @@ class WatchPump:
                 if not events:
                     continue
                 s.events_in += len(events)
-                out_before, bytes_before = s.events_out, s.bytes_out
                 passed = self.filter(events)
                 if stage is not None:
                     now = self.monotonic()
+                    # The stats are shared by all streams of the kind, but nothing else runs
+                    # between these two reads: the difference is this chunk's merges.
+                    coalesced_before = stage.stats.coalesced
                     for ev in passed:
                         stage.push(ev, now)
+                    self._coalesced_unreported += stage.stats.coalesced - coalesced_before
                     passed = stage.ready(now)
                 await self._write(passed)
-                self._report(len(chunk), len(events), out_before, bytes_before)
+                self._report()
             if s.expired is not None:
                 self.end_reason = s.expired
                 status = status_dict(410, expired_message(f"{s.expired}; relist"), "Expired")
@@ -261,12 +280,24 @@ class WatchPump:
                 await self._write(stage.flush())
         except CodecError as e:
             self.end_reason = f"bad upstream frame: {e}"
+            if stage is not None and s.expired is None:  # complete events held before it
+                try:
+                    await self._write(stage.flush())
+                except (TimeoutError, ConnectionResetError, aiohttp.ClientConnectionResetError):
+                    pass
             status = status_dict(500, f"discofilter could not decode the upstream stream: {e}")
             await self._write_raw(encode_error_event(status, s.content_type))
         except TimeoutError:
             self.end_reason = "client too slow"
         except (ConnectionResetError, aiohttp.ClientConnectionResetError):
             self.end_reason = "client went away"
+        finally:
+            if stage is not None:
+                # Every exit path (client gone, 410, slow client, bad frame, cancellation):
+                # drop what is still held, else the kind's shared held_now gauge keeps this
+                # dead stream's events forever. A no-op after flush().
+                stage.discard()
+            self._report()
 
     async def _write_raw(self, data: bytes) -> None:
         try:

@@ -22,10 +22,10 @@ CHART = Path(__file__).resolve().parents[2] / "charts" / "discofilter"
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
 GROUPS = {"server": cfgmod.ServerConfig, "upstream": cfgmod.UpstreamConfig,
-          "streams": cfgmod.StreamsConfig}  # fmt: skip
+          "streams": cfgmod.StreamsConfig, "admin": cfgmod.AdminConfig}  # fmt: skip
 TOP_LEVEL = {"discoverySelectors", "selectors", "alwaysEnrolled", "exemptResources", "churnControl"}
 # Values the chart fills in by install mode (documented in values.yaml); "" means "chart decides".
-CHART_DECIDES = {("server", "listen")}
+CHART_DECIDES = {("server", "listen"), ("admin", "listen"), ("admin", "grpc_listen")}
 
 
 def _validator() -> jsonschema.Validator:

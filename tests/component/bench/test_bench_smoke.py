@@ -56,6 +56,8 @@ def test_smoke_every_mode_both_clients(tmp_path: Path) -> None:
         if name != "direct":
             proxy = mode["proxy"]
             assert proxy["cpu_s"] >= 0 and proxy["peak_rss_mb"] > 0
+            if mode["filtered"]:  # read from discofilter's admin /metrics
+                assert proxy["slow_client_closures"] == 0
     # Filtering delivers strictly fewer events than the upstream sent (half the namespaces and
     # most of the churn are outside the mesh); pass-through delivers the same events.
     assert doc["modes"]["discofilter"]["clients"]["python"]["events"] < up["events"]

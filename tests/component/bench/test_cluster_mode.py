@@ -6,6 +6,10 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -74,3 +78,47 @@ async def test_record_writes_list_and_watch_events(tmp_path: Path) -> None:
     assert ("pods", "ADDED", "during") in evs
     assert ("pods", "DELETED", "before") in evs
     assert counts["pods/DELETED"] == 1
+
+
+def test_bench_against_a_cluster_via_kubeconfig(tmp_path: Path) -> None:
+    """The whole ``--kubeconfig`` path: churn through the API, proxies given the kubeconfig."""
+
+    import orjson
+
+    from discofilter.bench.processes import child_env, free_port
+    from discofilter.cli import main
+
+    port = free_port()
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "discofilter", "sim", "--listen", f"127.0.0.1:{port}",
+         "--bookmark-interval", "1", "--duration", "60"],
+        env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_listening(port, sim)
+        kc = write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{port}")
+        smoke = Path(__file__).resolve().parents[3] / "bench" / "scenarios" / "smoke.yaml"
+        out = tmp_path / "out"
+        rc = main(["bench", "--kubeconfig", str(kc), "--scenario", str(smoke), "--modes",
+                   "discofilter-nocc", "--duration", "2", "--out", str(out)])  # fmt: skip
+        doc = orjson.loads((out / "results.json").read_bytes())
+        assert rc == 0, doc
+        assert doc["upstream"]["kind"] == "cluster"
+        assert doc["upstream"]["churn_counts"]["create"] > 0
+        assert doc["modes"]["discofilter-nocc"]["final_state_matches"] is True
+    finally:
+        sim.terminate()
+        sim.wait(10)
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    """Block until the emulator child accepts connections (a child process has no event)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the emulator exited"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"emulator not listening on {port} after {timeout_s} s")

@@ -1,0 +1,329 @@
+"""Live config reload: on SIGHUP and when the ``--config`` file changes, without a restart.
+
+Policy:
+
+* **Triggers.** SIGHUP, and a poll of the config file every ``poll_seconds`` (2 s) on the
+  injected clock: a change of its SHA-256 (read whole; files are KBs, so hashing every poll
+  costs microseconds and catches edits that keep mtime and size, and Kubernetes ConfigMap
+  volumes, which swap a symlink). No inotify dependency. With ``--workers N`` the parent polls
+  and forwards SIGHUP to every worker, so the workers reload within milliseconds of each other.
+* **All or nothing.** The file is re-read and validated exactly as at start (flags from the
+  command line still override it, ``check_security``, selectors, churn rules). A bad file is
+  logged with its error (key and line) and counted ``rejected``; the running config stays.
+  Nothing is applied before everything validated.
+* **What applies live:** ``discoverySelectors`` / ``selectors`` and ``alwaysEnrolled`` (the
+  enrollment view is reconfigured in place), ``churnControl`` (new streams get the new
+  policies; open streams keep the coalescer they opened with; namespace-label rules of those
+  read live labels as before) and ``streams`` (read by each new request). **Restart only**
+  (logged "ignored until restart"): ``server.*``, ``upstream.*`` and ``exemptResources``
+  (switching a resource between filtered and pass-through changes what every client of it
+  holds, and pass-through streams are relayed byte for byte, untracked, so the proxy could not
+  end them; a rolling restart makes every client relist).
+* **Convergence (contract 3).** Selector flips are handled exactly like namespace relabels: an
+  open stream that delivered an object of a namespace that left, or dropped one of a namespace
+  that joined, ends with a ``410 Expired`` ERROR event; the others stay open. Streams are also
+  checked against the new view directly (not only through the diff of known namespaces), so a
+  namespace the namespace watch has not seen yet but a stream already delivered is caught.
+* **Between streams.** A reload has no resourceVersion of its own, so it is *stamped*: every
+  state served under the old selectors (any LIST, any event, by any worker that reloaded
+  already) has a resourceVersion at most the current etcd revision ``R``, read right after the
+  switch with a one-item namespace LIST (a quorum read). Watches resuming from ``<= R`` then
+  get an immediate 410 (the "between streams" check of ``filtered_watch``, fed through
+  ``NamespaceWatcher.last_flip_rv = R + 1``); while ``R`` is being read, every resume does.
+  Conservative on purpose: a client that relists in a cluster where *nothing at all* was
+  written since the reload gets ``R`` again and relists again (client-go backs off 0.8 s..30 s)
+  until the next write; live clusters write every few seconds (leases renew every 2-10 s). No
+  stamp when nothing flipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import logging
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import orjson
+
+from discofilter.clock import Clock
+from discofilter.config import Config, camel, check_security
+from discofilter.errors import ConfigError, UpstreamError
+from discofilter.filter.enrollment import Enrollment, EnrollmentChange
+from discofilter.server.coalescing import stage_factory
+from discofilter.server.namespace_watch import FLIP_RV_UNKNOWN
+from discofilter.server.streams import WatchStream
+
+if TYPE_CHECKING:
+    from discofilter.server.app import ProxyServer
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POLL_SECONDS = 2.0
+"""How often the config file is checked: a ConfigMap edit reaches the pod's volume within the
+kubelet's sync (~60 s) anyway; 2 s adds little to that and costs one small read per poll."""
+KEEP_RESULTS = 64  # bounded like every other buffer; reloads come a handful a day
+_STAMP_BACKOFF = (0.2, 5.0)  # first and longest wait between attempts to read etcd's revision
+_ACCEPT = {"Accept": "application/json"}
+
+
+# --- pure parts -------------------------------------------------------------------------------
+
+
+class ConfigFileWatch:
+    """Notices a change of one file's content (polled; see the module docstring).
+
+    Invariant: ``digest`` is the SHA-256 of the content at the last ``changed()`` (or at
+    construction), or None when the file could not be read then.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.digest: bytes | None = self._digest()
+
+    def _digest(self) -> bytes | None:
+        try:
+            with open(self.path, "rb") as f:
+                return hashlib.sha256(f.read()).digest()
+        except OSError:
+            return None
+
+    def changed(self) -> bool:
+        """True when the content differs from the last call's (appeared or vanished counts)."""
+        now = self._digest()
+        if now == self.digest:
+            return False
+        self.digest = now
+        return True
+
+
+def restart_only_changes(running: Config, new: Config) -> list[str]:
+    """The settings (file spelling, e.g. ``server.listen``) that differ but need a restart."""
+    out: list[str] = []
+    for group in ("server", "upstream"):
+        a, b = getattr(running, group), getattr(new, group)
+        for f in dataclasses.fields(a):
+            if getattr(a, f.name) != getattr(b, f.name):
+                out.append(f"{group}.{camel(f.name)}")
+    if running.enrollment.exempt_resources != new.enrollment.exempt_resources:
+        out.append("exemptResources")
+    return out
+
+
+def stream_changes(
+    streams: Iterable[WatchStream], enrollment: Enrollment, known: Iterable[EnrollmentChange]
+) -> list[EnrollmentChange]:
+    """Flips the known-namespace diff misses, seen from the open streams under the new view:
+    a namespace a stream delivered that is not enrolled now, or dropped that is enrolled now
+    (e.g. delivered under "every namespace" before the namespace watch saw it). Cluster-scoped
+    objects (namespace "") always pass, so "" never flips."""
+    seen = {c.namespace for c in known}
+    out: dict[str, EnrollmentChange] = {}
+    for s in streams:
+        for ns in s.delivered_ns:
+            if ns and ns not in seen and not enrollment.is_enrolled(ns):
+                out.setdefault(ns, EnrollmentChange(ns, False, None))
+        for ns in s.dropped_ns:
+            if ns and ns not in seen and enrollment.is_enrolled(ns):
+                out.setdefault(ns, EnrollmentChange(ns, True, enrollment.matching_term(ns)))
+    return [out[ns] for ns in sorted(out)]
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """What one reload did (also its log line)."""
+
+    trigger: str
+    ok: bool
+    error: str = ""
+    added: tuple[str, ...] = ()
+    """Namespaces that became enrolled."""
+    removed: tuple[str, ...] = ()
+    """Namespaces that left."""
+    streams_ended: int = 0
+    ignored: tuple[str, ...] = ()
+    """Changed settings that need a restart."""
+    stamp: int = 0
+    """Watches resuming from a resourceVersion below this relist (0: no stamp needed)."""
+
+
+# --- the reloader -----------------------------------------------------------------------------
+
+
+class ConfigReloader:
+    """Re-reads the config of one running ``ProxyServer`` and applies what may change live.
+
+    ``load`` returns the effective config exactly as at start (file + command-line flags) and
+    raises ``ConfigError``; ``startup`` is the effective config the process started with (what
+    restart-only settings are compared to). Reloads run one at a time; requests that arrive
+    during one are folded into a single follow-up reload.
+    """
+
+    def __init__(
+        self,
+        proxy: ProxyServer,
+        load: Callable[[], Config],
+        startup: Config,
+        clock: Clock,
+        path: str | None = None,
+        poll_seconds: float = DEFAULT_POLL_SECONDS,
+    ) -> None:
+        self.proxy = proxy
+        self.load = load
+        self.startup = startup
+        self.clock = clock
+        self.file = ConfigFileWatch(path) if path else None
+        self.poll_seconds = poll_seconds
+        self.results: deque[ReloadResult] = deque(maxlen=KEEP_RESULTS)
+        """The latest reloads' results, oldest first (admin and tests)."""
+        self._lock = asyncio.Lock()
+        self._queued = False
+        """True while a requested reload waits for the lock (further requests fold into it)."""
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    # lifecycle
+
+    def start(self) -> None:
+        """Start the file poll (when there is a file and ``poll_seconds > 0``)."""
+        if self.file is not None and self.poll_seconds > 0:
+            self._spawn(self._poll())
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+
+    def _spawn(self, coro: Coroutine[object, object, object]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def request(self, trigger: str = "SIGHUP") -> None:
+        """Ask for a reload (from a signal handler): it runs soon, on the loop."""
+        if self._queued:
+            return  # a reload that has not read the file yet will see the newest one
+        self._queued = True
+        self._spawn(self.reload(trigger))
+
+    async def _poll(self) -> None:
+        assert self.file is not None
+        while True:
+            await self.clock.sleep(self.poll_seconds)
+            if self.file.changed():
+                await self.reload("file change")
+
+    # one reload
+
+    async def reload(self, trigger: str) -> ReloadResult:
+        async with self._lock:
+            self._queued = False  # a request from now on must read the file again
+            result = await self._reload(trigger)
+        self.results.append(result)
+        m = self.proxy.metrics
+        if m is not None:
+            m.config_reloads.labels("ok" if result.ok else "rejected").inc()
+        if result.ok:
+            log.info(
+                "config reloaded",
+                extra={
+                    "trigger": trigger, "added": list(result.added),
+                    "removed": list(result.removed), "streams_ended": result.streams_ended,
+                    "stamp": result.stamp, "ignored_until_restart": list(result.ignored),
+                },
+            )  # fmt: skip
+        else:
+            log.error(
+                "config reload rejected; the running config stays",
+                extra={"trigger": trigger, "error": result.error},
+            )
+        return result
+
+    async def _reload(self, trigger: str) -> ReloadResult:
+        proxy = self.proxy
+        # 1. Read and validate everything before touching anything (never half-apply).
+        try:
+            new = self.load()
+            check_security(new)
+            selectors, names = new.enrollment.selector_set()
+            factory = stage_factory(new.churn_control, proxy.enrollment, proxy.coalesce_stats)
+        except ConfigError as e:
+            return ReloadResult(trigger, ok=False, error=str(e))
+        ignored = restart_only_changes(self.startup, new)
+        for key in ignored:
+            log.warning("config change ignored until restart", extra={"key": key})
+        # 2. Switch, synchronously: no event is filtered between the switch and the endings.
+        view = proxy.enrollment
+        all_before = view.selectors is None
+        changes = view.reconfigure(selectors, frozenset(new.enrollment.always_enrolled), names)
+        changes += stream_changes(proxy.registry.streams(), view, changes)
+        running = proxy.config
+        proxy.config = dataclasses.replace(
+            running,
+            enrollment=dataclasses.replace(
+                new.enrollment, exempt_resources=running.enrollment.exempt_resources
+            ),
+            streams=new.streams,
+            churn_control=new.churn_control,
+        )
+        proxy.stage_factory = factory
+        stamp = 0
+        ended = 0
+        if changes or all_before != (selectors is None):
+            watcher = proxy.namespaces
+            before = watcher.last_flip_rv
+            watcher.last_flip_rv = FLIP_RV_UNKNOWN  # every resume relists until stamped
+            expired = proxy.registry.expired_total
+            proxy._on_enrollment_changes(changes)
+            ended = proxy.registry.expired_total - expired
+            # 3. Stamp: etcd's revision now bounds every state served under the old view.
+            revision = await self._current_revision()
+            stamp = revision + 1
+            watcher.last_flip_rv = max(before, stamp, _int_rv(watcher.resource_version))
+        return ReloadResult(
+            trigger, ok=True,
+            added=tuple(c.namespace for c in changes if c.enrolled),
+            removed=tuple(c.namespace for c in changes if not c.enrolled),
+            streams_ended=ended, ignored=tuple(ignored), stamp=stamp,
+        )  # fmt: skip
+
+    async def _current_revision(self) -> int:
+        """etcd's current revision, from a one-item namespace LIST (a quorum read) with the
+        proxy's own identity; retried with backoff while the upstream is unreachable."""
+        wait, longest = _STAMP_BACKOFF
+        while True:
+            try:
+                resp = await self.proxy.upstream.request(
+                    "GET", "/api/v1/namespaces?limit=1", _ACCEPT, own=True, decompress=True
+                )
+                try:
+                    body = await resp.read()
+                finally:
+                    resp.release()
+                if resp.status == 200:
+                    rv = (orjson.loads(body).get("metadata") or {}).get("resourceVersion", "")
+                    if _int_rv(rv) > 0:
+                        return _int_rv(rv)
+                error = f"HTTP {resp.status}"
+            except (UpstreamError, orjson.JSONDecodeError, OSError) as e:
+                error = str(e)
+            log.warning(
+                "reload: cannot read the current resourceVersion yet; resumed watches relist "
+                "until then",
+                extra={"error": error},
+            )
+            await self.clock.sleep(wait)
+            wait = min(wait * 2, longest)
+
+
+def _int_rv(rv: object) -> int:
+    try:
+        return int(str(rv))
+    except ValueError:
+        return 0

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Builds discofilter's real test peers and caches them OUTSIDE the repository:
+#   ${DISCOFILTER_PEERS_CACHE:-$HOME/.cache/discofilter-peers}/<key>/{testcluster,informer,helm}
+# <key> hashes go.mod + go.sum + our Go sources + the Go version + the helm version, so a
+# version bump rebuilds and an unchanged tree is a no-op (prints the directory, exits 0).
+# Go's module and build caches stay in their defaults (~/go/pkg/mod, ~/.cache/go-build).
+#
+# Cost: kube-apiserver is the big one. Built with -trimpath -ldflags='-s -w' (no DWARF: smaller
+# binaries and a faster link) and -p=2 (the CI box has 2 cores). Measured numbers: docs/real-peers.md.
+# Usage: tests/peers/build.sh [--print-dir]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+cd "$here"
+
+HELM_VERSION="v3.22.0"
+export GOFLAGS="${GOFLAGS:-} -trimpath -p=2"
+export CGO_ENABLED=0
+
+key="$( { go version; echo "helm $HELM_VERSION"; cat go.mod go.sum; find cmd -name '*.go' -print0 | sort -z | xargs -0 cat; } | sha256sum | cut -c1-16)"
+cache_root="${DISCOFILTER_PEERS_CACHE:-$HOME/.cache/discofilter-peers}"
+out="$cache_root/$key"
+
+if [ "${1:-}" = "--print-dir" ]; then
+  echo "$out"
+  exit 0
+fi
+
+if [ -f "$out/.complete" ]; then
+  echo "peers cached in $out"
+  exit 0
+fi
+
+mkdir -p "$out.tmp"
+start=$(date +%s)
+echo "building testcluster + informer into $out"
+go build -ldflags='-s -w' -o "$out.tmp/" ./cmd/testcluster ./cmd/informer
+echo "  done in $(( $(date +%s) - start ))s"
+
+hstart=$(date +%s)
+echo "building helm $HELM_VERSION"
+# helm's go.mod has no replace directives, so `go install pkg@version` builds it with its own
+# pinned dependencies and nothing of helm enters this repository.
+GOBIN="$out.tmp" go install -ldflags='-s -w' "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+echo "  done in $(( $(date +%s) - hstart ))s"
+
+rm -rf "$out"
+mv "$out.tmp" "$out"
+touch "$out/.complete"
+echo "peers built in $(( $(date +%s) - start ))s: $out"
