@@ -368,9 +368,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _supervise(procs: list[Any], config_path: str | None, poll_seconds: float) -> None:
     """Wait for the workers; meanwhile poll the config file and SIGHUP them when it changes."""
+    import time
     from multiprocessing.connection import wait
 
-    from discofilter.server.reload import ConfigFileWatch
+    from discofilter.server.reload import SETTLE_SECONDS, ConfigFileWatch
 
     watch = ConfigFileWatch(config_path) if config_path and poll_seconds > 0 else None
     while True:
@@ -378,7 +379,11 @@ def _supervise(procs: list[Any], config_path: str | None, poll_seconds: float) -
         if not alive:
             break
         wait([p.sentinel for p in alive], timeout=poll_seconds if watch else None)
-        if watch is not None and watch.changed():
+        if watch is None or (seen := watch.current()) == watch.digest:
+            continue
+        time.sleep(SETTLE_SECONDS)  # the same settle as a worker's own poll (reload.py)
+        if watch.current() == seen:
+            watch.accept(seen)
             log.warning("config file changed; reloading every worker")
             for p in alive:
                 if p.pid is not None and p.is_alive():

@@ -3,10 +3,11 @@
 Policy:
 
 * **Triggers.** SIGHUP, and a poll of the config file every ``poll_seconds`` (2 s) on the
-  injected clock: a change of its SHA-256 (read whole; files are KBs, so hashing every poll
-  costs microseconds and catches edits that keep mtime and size, and Kubernetes ConfigMap
-  volumes, which swap a symlink). No inotify dependency. With ``--workers N`` the parent polls
-  and forwards SIGHUP to every worker, so the workers reload within milliseconds of each other.
+  injected clock: a change of its SHA-256 that still holds ``SETTLE_SECONDS`` (0.25 s) later
+  (the file is read whole: it is KBs, so hashing every poll costs microseconds and catches
+  edits that keep mtime and size, and Kubernetes ConfigMap volumes, which swap a symlink). No
+  inotify dependency. With ``--workers N`` the parent polls and forwards SIGHUP to every
+  worker, so the workers reload within milliseconds of each other.
 * **All or nothing.** The file is re-read and validated exactly as at start (flags from the
   command line still override it, ``check_security``, selectors, churn rules). A bad file is
   logged with its error (key and line) and counted ``rejected``; the running config stays.
@@ -67,6 +68,11 @@ DEFAULT_POLL_SECONDS = 2.0
 """How often the config file is checked: a ConfigMap edit reaches the pod's volume within the
 kubelet's sync (~60 s) anyway; 2 s adds little to that and costs one small read per poll."""
 KEEP_RESULTS = 64  # bounded like every other buffer; reloads come a handful a day
+SETTLE_SECONDS = 0.25
+"""A changed file must read the same twice this far apart before it is loaded: an editor or
+``echo >`` that truncates and rewrites in place would otherwise be caught half-written, and an
+empty file is a valid config that enrolls every namespace. (ConfigMap volumes swap a symlink,
+atomically; they just wait 0.25 s.)"""
 _STAMP_BACKOFF = (0.2, 5.0)  # first and longest wait between attempts to read etcd's revision
 _ACCEPT = {"Accept": "application/json"}
 
@@ -77,24 +83,30 @@ _ACCEPT = {"Accept": "application/json"}
 class ConfigFileWatch:
     """Notices a change of one file's content (polled; see the module docstring).
 
-    Invariant: ``digest`` is the SHA-256 of the content at the last ``changed()`` (or at
-    construction), or None when the file could not be read then.
+    Invariant: ``digest`` is the SHA-256 of the content last accepted (at construction or by
+    ``changed``/``accept``), or None when the file could not be read then.
     """
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.digest: bytes | None = self._digest()
+        self.digest: bytes | None = self.current()
 
-    def _digest(self) -> bytes | None:
+    def current(self) -> bytes | None:
+        """The SHA-256 of the file's content now (None: unreadable or missing)."""
         try:
             with open(self.path, "rb") as f:
                 return hashlib.sha256(f.read()).digest()
         except OSError:
             return None
 
+    def accept(self, digest: bytes | None) -> None:
+        self.digest = digest
+
     def changed(self) -> bool:
-        """True when the content differs from the last call's (appeared or vanished counts)."""
-        now = self._digest()
+        """True when the content differs from the last accepted (appearing or vanishing
+        counts), which it then accepts. Callers that can wait use ``current`` + ``accept``
+        with a settle time instead (see ``settled_change``)."""
+        now = self.current()
         if now == self.digest:
             return False
         self.digest = now
@@ -213,11 +225,18 @@ class ConfigReloader:
         self._spawn(self.reload(trigger))
 
     async def _poll(self) -> None:
-        assert self.file is not None
+        file = self.file
+        assert file is not None
         while True:
             await self.clock.sleep(self.poll_seconds)
-            if self.file.changed():
-                await self.reload("file change")
+            seen = file.current()
+            if seen == file.digest:
+                continue
+            await self.clock.sleep(SETTLE_SECONDS)
+            if file.current() != seen:
+                continue  # still being written: look again at the next poll
+            file.accept(seen)
+            await self.reload("file change")
 
     # one reload
 

@@ -21,7 +21,10 @@ content type, and ends. A frame the codec cannot decode ends the stream with a 5
 
 Coalescing seam: ``stage`` (when given) sits between filter and write with ``push``/``ready``/
 ``next_deadline``; with one in place the read waits at most until its next deadline so held
-events are released on time even when the upstream is quiet.
+events are released on time even when the upstream is quiet. Held events are ``flush``ed when
+the upstream ends and ``discard``ed on every other ending (in a ``finally``), so the kind's
+shared ``held_now`` gauge returns to 0. Metrics are reported per chunk, per timer release and
+at the end, as differences from the last report (docs/coalesce.md "In the proxy").
 """
 
 from __future__ import annotations

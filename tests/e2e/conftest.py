@@ -26,7 +26,7 @@ from tests.e2e.processes import (
 )
 
 CLUSTER_START_TIMEOUT = 90.0
-"""Seconds for etcd + kube-apiserver to report ready (5 s idle; a loaded 2-core CI box is slower)."""
+"""Seconds for etcd + kube-apiserver to be ready (5 s idle; a loaded 2-core CI box is slower)."""
 
 PROXY_START_TIMEOUT = 30.0
 """Seconds for `discofilter serve` to import and answer (about 1-2 s)."""
@@ -92,8 +92,16 @@ def proxy(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     port = free_port()
     child = Child(
         python_module(
-            "serve", "--listen", f"127.0.0.1:{port}", "--kubeconfig", str(cluster.kubeconfig),
-            "--selector", SELECTOR, "--sidecar", "--admin-listen", "off",
+            "serve",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+            "--selector",
+            SELECTOR,
+            "--sidecar",
+            "--admin-listen",
+            "off",
         ),
         state / "proxy.log",
     )

@@ -43,8 +43,9 @@ def log_tail(path: Path, lines: int = 30) -> str:
 class Child:
     """A subprocess with stdout as a pipe of JSON lines and stderr in a log file."""
 
-    def __init__(self, argv: list[str], log: Path, *, stdin: bool = False,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, argv: list[str], log: Path, *, stdin: bool = False, env: dict[str, str] | None = None
+    ) -> None:
         self.argv = argv
         self.log = log
         self._log_file: IO[bytes] = log.open("wb")
@@ -71,8 +72,9 @@ class Child:
             if ready:
                 chunk = os.read(fd, 1 << 20)
                 if not chunk:
-                    raise RuntimeError(f"{self.argv[0]} closed stdout (exit "
-                                       f"{self.proc.poll()})\n{self.tail()}")
+                    raise RuntimeError(
+                        f"{self.argv[0]} closed stdout (exit {self.proc.poll()})\n{self.tail()}"
+                    )
                 self._buf += chunk
         line, self._buf = self._buf.split(b"\n", 1)
         doc: dict[str, Any] = json.loads(line)
@@ -121,12 +123,16 @@ def python_module(*args: str) -> list[str]:
 
 def write_plain_kubeconfig(path: Path, server: str) -> Path:
     """A kubeconfig with no credentials (the proxy's sidecar mode lends its own identity)."""
-    path.write_text(json.dumps({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "c", "cluster": {"server": server}}],
-        "users": [{"name": "u", "user": {}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-        "current-context": "c",
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": server}}],
+                "users": [{"name": "u", "user": {}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "c",
+            }
+        )
+    )
     return path

@@ -54,16 +54,22 @@ def converge(informer: Child, cluster: Cluster) -> dict[str, Any]:
                 }
                 for kind in want
             }
-            pytest.fail(f"informer cache != filtered truth after {CONVERGE_TIMEOUT}s: {diff}\n"
-                        f"watch errors: {snap['error_samples']}\n{informer.tail()}")
+            pytest.fail(
+                f"informer cache != filtered truth after {CONVERGE_TIMEOUT}s: {diff}\n"
+                f"watch errors: {snap['error_samples']}\n{informer.tail()}"
+            )
         time.sleep(0.2)  # polling a child process's cache: there is no event to await
 
 
 @pytest.mark.parametrize("watch_list", ["off", "on"])
 @pytest.mark.parametrize("content_type", ["json", "protobuf"])
 def test_informer_cache_equals_filtered_truth(
-    cluster: Cluster, proxy: Proxy, informer_binary: Path, tmp_path: Path,
-    content_type: str, watch_list: str,
+    cluster: Cluster,
+    proxy: Proxy,
+    informer_binary: Path,
+    tmp_path: Path,
+    content_type: str,
+    watch_list: str,
 ) -> None:
     run = next(_run)
     mesh_a, mesh_b = f"mesh-a-{run}", f"mesh-b-{run}"
@@ -73,9 +79,17 @@ def test_informer_cache_equals_filtered_truth(
         make_workload(cluster.api, ns, "web", PODS)
 
     informer = Child(
-        [str(informer_binary), "--kubeconfig", str(proxy.kubeconfig),
-         "--content-type", content_type, "--watch-list", watch_list],
-        tmp_path / "informer.log", stdin=True,
+        [
+            str(informer_binary),
+            "--kubeconfig",
+            str(proxy.kubeconfig),
+            "--content-type",
+            content_type,
+            "--watch-list",
+            watch_list,
+        ],
+        tmp_path / "informer.log",
+        stdin=True,
     )
     try:
         hello = informer.read_json(SYNC_TIMEOUT)

@@ -35,7 +35,9 @@ def kubectl(version: str) -> Path:
 def run(binary: Path, kubeconfig: Path, *args: str) -> str:
     out = subprocess.run(
         [str(binary), "--kubeconfig", str(kubeconfig), *args],
-        capture_output=True, text=True, timeout=KUBECTL_TIMEOUT,
+        capture_output=True,
+        text=True,
+        timeout=KUBECTL_TIMEOUT,
     )
     assert out.returncode == 0, out.stderr
     return out.stdout
@@ -59,7 +61,8 @@ def test_get_pods_json_is_filtered(
     proxied = json.loads(run(binary, proxy.kubeconfig, "get", "pods", "-A", "-o", "json"))
     want = sorted(
         (p["metadata"]["namespace"], p["metadata"]["name"], p["metadata"]["resourceVersion"])
-        for p in direct["items"] if p["metadata"]["namespace"] in workload
+        for p in direct["items"]
+        if p["metadata"]["namespace"] in workload
     )
     got = sorted(
         (p["metadata"]["namespace"], p["metadata"]["name"], p["metadata"]["resourceVersion"])
@@ -87,9 +90,22 @@ def test_watch_only_shows_enrolled(cluster: Cluster, proxy: Proxy, workload: set
     binary = kubectl("1.33")
     # --request-timeout ends the watch after the initial state (bounded, no sleep).
     out = subprocess.run(
-        [str(binary), "--kubeconfig", str(proxy.kubeconfig), "get", "services", "-A", "-w",
-         "--output-watch-events", "-o", "json", "--request-timeout=3s"],
-        capture_output=True, text=True, timeout=KUBECTL_TIMEOUT,
+        [
+            str(binary),
+            "--kubeconfig",
+            str(proxy.kubeconfig),
+            "get",
+            "services",
+            "-A",
+            "-w",
+            "--output-watch-events",
+            "-o",
+            "json",
+            "--request-timeout=3s",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=KUBECTL_TIMEOUT,
     )
     decoder = json.JSONDecoder()
     text, pos, events = out.stdout, 0, []

@@ -15,8 +15,9 @@ Entry = dict[str, str]
 Caches = dict[str, list[Entry]]
 
 
-def enrolled_namespaces(api: k8s.ApiClient, key: str, value: str,
-                        always: frozenset[str]) -> set[str]:
+def enrolled_namespaces(
+    api: k8s.ApiClient, key: str, value: str, always: frozenset[str]
+) -> set[str]:
     out = set(always)
     for ns in k8s.CoreV1Api(api).list_namespace().items:
         if (ns.metadata.labels or {}).get(key) == value:

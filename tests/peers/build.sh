@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds discofilter's real test peers and caches them OUTSIDE the repository:
 #   ${DISCOFILTER_PEERS_CACHE:-$HOME/.cache/discofilter-peers}/<key>/{testcluster,informer,helm}
-# <key> hashes go.mod + go.sum + our Go sources + the Go version + the helm version, so a
+# <key> hashes this script (helm's version) + go.mod + go.sum + our Go sources + `go version`, so a
 # version bump rebuilds and an unchanged tree is a no-op (prints the directory, exits 0).
 # Go's module and build caches stay in their defaults (~/go/pkg/mod, ~/.cache/go-build).
 #
@@ -16,7 +16,7 @@ HELM_VERSION="v3.22.0"
 export GOFLAGS="${GOFLAGS:-} -trimpath -p=2"
 export CGO_ENABLED=0
 
-key="$( { go version; echo "helm $HELM_VERSION"; cat go.mod go.sum; find cmd -name '*.go' -print0 | sort -z | xargs -0 cat; } | sha256sum | cut -c1-16)"
+key="$( { go version; cat build.sh go.mod go.sum; find cmd -name '*.go' -print0 | sort -z | xargs -0 cat; } | sha256sum | cut -c1-16)"
 cache_root="${DISCOFILTER_PEERS_CACHE:-$HOME/.cache/discofilter-peers}"
 out="$cache_root/$key"
 
@@ -40,7 +40,10 @@ hstart=$(date +%s)
 echo "building helm $HELM_VERSION"
 # helm's go.mod has no replace directives, so `go install pkg@version` builds it with its own
 # pinned dependencies and nothing of helm enters this repository.
-GOBIN="$out.tmp" go install -ldflags='-s -w' "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+# -X sets what `helm version` prints, as helm's own Makefile does (else it says "v3.22").
+GOBIN="$out.tmp" go install \
+  -ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+  "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 echo "  done in $(( $(date +%s) - hstart ))s"
 
 rm -rf "$out"

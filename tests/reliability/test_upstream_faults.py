@@ -144,9 +144,7 @@ async def test_429_and_5xx_pass_through_with_retry_after(code: int, target: str)
     body = _STATUS_429.replace(b"429", str(code).encode())
 
     async def script(request: web.Request) -> web.StreamResponse:
-        return web.Response(
-            status=code, body=body, content_type=JSON, headers={"Retry-After": "3"}
-        )
+        return web.Response(status=code, body=body, content_type=JSON, headers={"Retry-After": "3"})
 
     up = FakeUpstream(script)
     url = await up.start()

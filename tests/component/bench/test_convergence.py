@@ -29,7 +29,7 @@ pytestmark = pytest.mark.timeout(120)
 def test_quiet_kinds_converge_after_enrollment(tmp_path: Path) -> None:
     out = tmp_path / "out"
     main(["bench", "--scenario", str(SCENARIO), "--out", str(out), "--duration", "5",
-          "--modes", "discofilter-nocc"])  # fmt: skip
+          "--modes", "discofilter-nocc", "--catch-up-timeout", "8"])  # fmt: skip
     doc = orjson.loads((out / "results.json").read_bytes())
     kinds = doc["modes"]["discofilter-nocc"]["clients"]["python"]["kinds"]
     assert kinds["pods"]["final_state_matches"] is True  # converges today

@@ -9,6 +9,7 @@ within a watch.
 from __future__ import annotations
 
 import asyncio
+import copy
 import random
 
 import pytest
@@ -31,7 +32,7 @@ async def test_informer_converges_under_churn_and_relabels(rig: Rig, ctype: str)
         for step in range(300):
             ns = rng.choice(["mesh-a", "mesh-b", "batch"])
             name = rng.choice(names)
-            obj = rig.sim.store.peek("pods", name, ns)
+            obj = copy.deepcopy(rig.sim.store.peek("pods", name, ns))  # peek: live copy
             if obj is None:
                 rig.pod(name, ns)
             elif rng.random() < 0.3:
@@ -91,7 +92,7 @@ async def _property_case(
             for op, ns, arg in ops:
                 if op == "put":
                     name = f"p{arg}"
-                    obj = rig.sim.store.peek("pods", name, ns)
+                    obj = copy.deepcopy(rig.sim.store.peek("pods", name, ns))  # peek: live copy
                     if obj is None:
                         rig.pod(name, ns)
                     else:

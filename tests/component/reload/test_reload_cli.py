@@ -45,7 +45,7 @@ async def _serve(sim: Simulator, config: Path, *flags: str) -> tuple[Any, str, s
     return proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin}"
 
 
-async def _until(url: str, cond: Callable[[Any], bool], within: float = 20.0) -> Any:
+async def _until(url: str, cond: Callable[[Any], bool], within: float = 30.0) -> Any:
     """GET ``url`` until ``cond(body)`` holds (JSON, else text); connection errors retry."""
     async with asyncio.timeout(within), aiohttp.ClientSession() as s:
         while True:
@@ -116,7 +116,7 @@ async def test_workers_reload_on_file_change_and_on_sighup_to_the_parent(tmp_pat
         async def pods_everywhere(want: set[str]) -> None:
             """Every worker answers with ``want``: fresh connections spread over both
             (SO_REUSEPORT hashes each connection; 16 all on one worker: p = 2**-15)."""
-            async with asyncio.timeout(20):
+            async with asyncio.timeout(30):
                 while True:
                     seen = []
                     for _ in range(16):
@@ -141,6 +141,6 @@ async def test_workers_reload_on_file_change_and_on_sighup_to_the_parent(tmp_pat
             text = await _until(f"{admin}/metrics", lambda t: _reloads(t, "ok") >= 1)
             before = _reloads(text, "ok")
             proc.send_signal(signal.SIGHUP)
-            await _until(f"{admin}/metrics", lambda t: _reloads(t, "ok") == before + 1)
+            await _until(f"{admin}/metrics", lambda t: _reloads(t, "ok") >= before + 1)
         finally:
             assert await _stop(proc) == 0

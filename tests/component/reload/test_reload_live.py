@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from discofilter.classify import ResourceRef
+from discofilter.server.reload import SETTLE_SECONDS
 from tests.component.proxy.conftest import CONTENT_TYPES
 from tests.component.proxy.helpers import WatchReader, open_watch
 from tests.component.reload.conftest import MESH_ONLY, ReloadRig, start_reload_rig, stop_rig
@@ -167,10 +168,18 @@ async def test_file_change_is_polled_on_the_injected_clock(rr: ReloadRig) -> Non
     clock.advance(1.0)  # the poll runs every 2 s
     await asyncio.sleep(0)
     assert not reloader.results and clock.pending_sleepers == 1
-    clock.advance(1.0)
+    clock.advance(1.0)  # the poll sees the change, then waits for the file to settle...
+    await rig.until(lambda: clock.pending_sleepers == 1)
+    rr.write(MESH_OR_BATCH + "alwaysEnrolled: [istio-system, batch]\n")  # ...still written
+    clock.advance(SETTLE_SECONDS)
+    await rig.until(lambda: clock.pending_sleepers == 1)  # back to polling, nothing loaded
+    assert not reloader.results
+    clock.advance(2.0)
+    await rig.until(lambda: clock.pending_sleepers == 1)  # settling on the final content
+    clock.advance(SETTLE_SECONDS)
     await rig.until(lambda: len(reloader.results) == 1)
     assert reloader.results[0].trigger == "file change" and reloader.results[0].ok
-    assert rig.proxy.enrollment.is_enrolled("batch")
+    assert rig.proxy.enrollment.matching_term("batch") == "alwaysEnrolled"
     # An unchanged file is not reloaded again.
     await rig.until(lambda: clock.pending_sleepers == 1)
     clock.advance(2.0)

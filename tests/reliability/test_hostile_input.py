@@ -1,0 +1,309 @@
+"""Hostile input, from either side: oversized and broken frames, deep nesting, huge label maps,
+oversized requests, odd encodings and traversal in request paths, header injection, bad config.
+
+The rule throughout: a clean, bounded answer (a Kubernetes ``Status``, an ERROR event, a refused
+connection) and a proxy that keeps serving; never a crash, a hang, or an unfiltered answer.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from aiohttp import web
+
+from discofilter.codec import decoder_for
+from discofilter.config import Config, load_config_text, with_overrides
+from discofilter.errors import ConfigError
+from discofilter.model import ERROR
+from tests.component.proxy.conftest import Rig
+from tests.reliability.fakes import (
+    JSON,
+    PROTOBUF,
+    FakeUpstream,
+    frame,
+    pod,
+    raw_request,
+    start_proxy,
+    stop_proxy,
+    watch_ctype,
+)
+
+pytestmark = pytest.mark.timeout(60)
+MAX_FRAME = 64 * 1024
+
+
+def _big_labels(n: int) -> dict[str, str]:
+    return {f"label-{i:06d}.example.com/key": f"value-{i}" for i in range(n)}
+
+
+def _deep(depth: int) -> Any:
+    out: Any = "x"
+    for _ in range(depth):
+        out = [out]
+    return out
+
+
+# Each body is what the upstream streams on a pods watch; `expect` is what the client must see.
+def _watch_bodies(ctype: str) -> dict[str, tuple[bytes, list[str]]]:
+    good = frame(ctype, "ADDED", pod("ok", "mesh-a", 11))
+    huge = frame(ctype, "ADDED", pod("big", "mesh-a", 12, pad=MAX_FRAME))
+    if ctype == PROTOBUF:
+        bad = struct.pack(">I", 6) + b"\x0a\x02hi\xff\xff"  # a length-6 frame of garbage
+        wrong_len = struct.pack(">I", 0x7FFFFFF0) + b"\x0a\x05ADDED"  # claims ~2 GiB
+    else:
+        bad = b'{"type":"ADDED","object":{"metadata":\n'
+        wrong_len = b'{"type":"ADDED","object":' + b"[" * 100 + b"\n"
+    return {
+        "oversized": (good + huge + good, ["ADDED", ERROR]),
+        "invalid": (good + bad + good, ["ADDED", ERROR]),
+        "wrong-length": (good + wrong_len, ["ADDED", ERROR]),
+    }
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[tuple[FakeUpstream, dict[str, bytes]]]:
+    bodies: dict[str, bytes] = {}
+
+    async def script(request: web.Request) -> web.StreamResponse:
+        key = request.query.get("labelSelector", "")
+        ctype = PROTOBUF if PROTOBUF in request.headers.get("Accept", "") else JSON
+        if "watch" not in request.query:
+            return web.Response(body=bodies[key], content_type=JSON)
+        resp = web.StreamResponse(headers={"Content-Type": watch_ctype(ctype)})
+        await resp.prepare(request)
+        await resp.write(bodies[key])
+        await resp.write_eof()
+        return resp
+
+    up = FakeUpstream(script)
+    await up.start()
+    yield up, bodies
+    await up.stop()
+
+
+@pytest.mark.parametrize("ctype", [JSON, PROTOBUF], ids=["json", "protobuf"])
+@pytest.mark.parametrize("case", ["oversized", "invalid", "wrong-length"])
+async def test_broken_upstream_frames_end_with_error_event(
+    fake: tuple[FakeUpstream, dict[str, bytes]], ctype: str, case: str
+) -> None:
+    up, bodies = fake
+    body, expect = _watch_bodies(ctype)[case]
+    bodies[case] = body
+    cfg = with_overrides(
+        Config(),
+        enrollment={"selectors": ("istio-injection=enabled",)},
+        streams={"max_frame_bytes": MAX_FRAME},
+    )
+    proxy, runner, purl = await start_proxy(up.url, cfg)
+    try:
+        await proxy.namespaces.ready.wait()
+        async with aiohttp.ClientSession() as s:
+            url = f"{purl}/api/v1/pods?watch=1&labelSelector={case}"
+            async with s.get(url, headers={"Accept": ctype}) as r:
+                assert r.status == 200
+                data = await r.read()  # the response ends: nothing wedged
+                events = decoder_for(r.headers["Content-Type"]).feed(data)
+            assert [e.type for e in events] == expect
+            if ctype == JSON:
+                assert orjson.loads(events[-1].raw)["object"]["code"] == 500
+            async with s.get(purl + "/api/v1/namespaces/x/configmaps") as r:
+                assert r.status == 404  # and the proxy keeps serving
+    finally:
+        await stop_proxy(proxy, runner)
+
+
+@pytest.mark.parametrize(
+    ("name", "obj"),
+    [
+        ("deep-nesting", {**pod("deep", "mesh-a", 11), "spec": {"x": _deep(5000)}}),
+        ("huge-labels", {**pod("lbl", "mesh-a", 11),
+                         "metadata": {**pod("lbl", "mesh-a", 11)["metadata"],
+                                      "labels": _big_labels(20_000)}}),
+    ],  # fmt: skip
+)
+async def test_deep_nesting_and_huge_label_maps_are_filtered_intact(
+    fake: tuple[FakeUpstream, dict[str, bytes]], name: str, obj: dict[str, Any]
+) -> None:
+    """Legal but extreme objects: forwarded byte for byte when enrolled, dropped when not."""
+    up, bodies = fake
+    other = {**obj, "metadata": {**obj["metadata"], "namespace": "batch", "name": "o"}}
+    enrolled_line = frame(JSON, "ADDED", obj)
+    bodies[name] = frame(JSON, "ADDED", other) + enrolled_line
+    items = b'{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"9"},"items":['
+    bodies[name + "-list"] = items + orjson.dumps(other) + b"," + orjson.dumps(obj) + b"]}"
+    proxy, runner, purl = await start_proxy(up.url)
+    try:
+        await proxy.namespaces.ready.wait()
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"{purl}/api/v1/pods?watch=1&labelSelector={name}") as r:
+                assert await r.read() == enrolled_line
+            async with s.get(f"{purl}/api/v1/pods?labelSelector={name}-list") as r:
+                assert r.status == 200
+                doc = orjson.loads(await r.read())
+            assert [i["metadata"]["name"] for i in doc["items"]] == [obj["metadata"]["name"]]
+            assert doc["items"][0] == obj
+    finally:
+        await stop_proxy(proxy, runner)
+
+
+async def test_invalid_upstream_list_gives_500_status(
+    fake: tuple[FakeUpstream, dict[str, bytes]],
+) -> None:
+    up, bodies = fake
+    bodies["garbage"] = b'{"kind":"PodList","items":[{"metadata":{"namespace":"batch"'
+    proxy, runner, purl = await start_proxy(up.url)
+    try:
+        await proxy.namespaces.ready.wait()
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"{purl}/api/v1/pods?labelSelector=garbage") as r:
+                assert r.status == 500
+                doc = await r.json()
+                assert doc["kind"] == "Status" and "batch" not in str(doc)
+    finally:
+        await stop_proxy(proxy, runner)
+
+
+async def test_oversized_requests_are_refused(rig: Rig) -> None:
+    async with aiohttp.ClientSession() as s:
+        big = b"x" * (17 * 1024 * 1024)  # over the 16 MiB request-body limit
+        async with s.post(rig.url + "/api/v1/namespaces/batch/configmaps", data=big) as r:
+            assert r.status == 413
+    huge_header = b"GET /api/v1/pods HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n"
+    out = await raw_request(rig.url, huge_header + b"Connection: close\r\n\r\n")
+    assert out.split(b" ")[1] in (b"400", b"431"), out[:80]
+    long_target = b"GET /api/v1/pods?" + b"a=b&" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    out = await raw_request(rig.url, long_target)
+    assert out.split(b" ")[1] in (b"400", b"414"), out[:80]
+
+
+# Request targets an attacker might use to make the proxy see one path and the API server
+# another. Each must be refused, or reach the upstream unchanged and still be filtered.
+TRAVERSAL = [
+    "/api/v1/namespaces/batch/%2e%2e/%2e%2e/pods",
+    "/api/v1/namespaces/batch/%2E%2E/%2E%2E/pods",
+    "/api/v1/namespaces/batch/.%2e/..%2E/pods",
+    "/api/v1/namespaces/batch/../../pods",
+    "/api/v1/namespaces/batch/./pods",
+    "/api/v1/namespaces//pods",
+    "//api/v1/pods",
+    "/api/v1/namespaces/batch%2fpods",
+    "/api/v1/namespaces/batch%2F..%2F..%2Fpods",
+    "/api/v1/namespaces/batch\\..\\..\\pods",
+    "/api/v1/namespaces/batch%5c..%5cpods",
+    "/api/v1/namespaces/batch%00/pods",
+]
+
+
+@pytest.mark.parametrize("target", TRAVERSAL)
+async def test_traversal_targets_refused_with_status(rig: Rig, target: str) -> None:
+    out = await raw_request(
+        rig.url, f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    )
+    assert out.startswith(b"HTTP/1.1 400"), out[:100]
+    assert b'"kind":"Status"' in out
+
+
+async def test_raw_nul_and_overlong_utf8_in_target(rig: Rig) -> None:
+    out = await raw_request(
+        rig.url, b"GET /api/v1/namespaces/batch\x00/pods HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    assert out.startswith(b"HTTP/1.1 400"), out[:100]
+    # Overlong UTF-8 for "..": not a dot segment for the API server either (Go decodes the
+    # bytes C0 AE, which are not "."); the request reaches it unchanged and is answered 404.
+    async with aiohttp.ClientSession() as s:
+        url = rig.url + "/api/v1/namespaces/batch/%c0%ae%c0%ae/pods"
+        async with s.get(aiohttp.client.URL(url, encoded=True)) as r:
+            assert r.status in (400, 404)
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/api/v1/%70ods", "/api/v1/pod%73", "/api/%76%31/pods", "/api/v1/w%61tch/pods",
+     "/api/v1/%70ods?%77atch=1"],
+)  # fmt: skip
+async def test_percent_encoded_collection_is_still_filtered(rig: Rig, target: str) -> None:
+    """The API server routes on the decoded path: "/api/v1/%70ods" is the pod list there.
+    (Found by this suite: it used to pass through unfiltered.)"""
+    rig.pod("visible", "mesh-a")
+    rig.pod("hidden", "batch")
+    async with aiohttp.ClientSession() as s:
+        url = aiohttp.client.URL(rig.url + target, encoded=True)
+        if "atch" not in target:
+            async with s.get(url) as r:
+                assert r.status == 200, await r.text()
+                names = {i["metadata"]["name"] for i in (await r.json())["items"]}
+            assert names == {"visible"}
+            return
+        async with s.get(url) as r:
+            assert r.status == 200
+            dec = decoder_for(r.headers["Content-Type"])
+            events: list[Any] = []
+            while not any(e.name == "visible" for e in events):
+                events += dec.feed(await r.content.readany())
+            assert all(e.namespace != "batch" for e in events)
+
+
+async def test_header_injection_never_reaches_the_upstream() -> None:
+    up = FakeUpstream(lambda request: _ok())
+    await up.start()
+    proxy, runner, purl = await start_proxy(up.url)
+    try:
+        await proxy.namespaces.ready.wait()
+        attacks = [
+            b"X-A: a\r\n Injected: folded\r\n",  # obs-fold continuation line
+            b"X-A: a\rInjected: bare-cr\r\n",
+            b"X-A: a\nInjected: bare-lf\r\n",
+            b"X-A: a\x00Injected: nul\r\n",
+        ]
+        for attack in attacks:
+            req = (
+                b"GET /api/v1/namespaces/x/configmaps HTTP/1.1\r\nHost: x\r\n"
+                + attack
+                + b"Connection: close\r\n\r\n"
+            )
+            out = await raw_request(purl, req)
+            status = int(out.split(b" ")[1])
+            assert status in (200, 400), out[:100]
+        # Whatever got through: no upstream request carries a header the attacker injected,
+        # and no header value carries CR, LF or NUL.
+        for _method, path, headers in up.seen:
+            assert "Injected" not in headers, (path, headers)
+            for v in headers.values():
+                assert not any(c in v for c in "\r\n\x00"), v
+        # Encoded CR/LF in the target stay encoded on the upstream request line.
+        async with aiohttp.ClientSession() as s:
+            url = aiohttp.client.URL(purl + "/api/v1/namespaces/x/configmaps/a%0d%0aX-Evil:%201",
+                                     encoded=True)  # fmt: skip
+            async with s.get(url) as r:
+                assert r.status == 200
+        assert up.seen[-1][1] == "/api/v1/namespaces/x/configmaps/a%0d%0aX-Evil:%201"
+    finally:
+        await stop_proxy(proxy, runner)
+        await up.stop()
+
+
+async def _ok() -> web.Response:
+    return web.Response(body=b"{}", content_type=JSON)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("discoverySelectors:\n  - matchLabels: {istio-injection: enabled}\n"
+         "  - matchExpressions:\n      - {key: team, operator: Within, values: [a]}\n",
+         "<config>:4"),
+        ("discoverySelectors:\n  - matchLabels: {'bad key!': x}\n", "<config>:2"),
+        ("selectors:\n  - a=b\n  - 'c in (d'\n", "<config>:3: selectors[1]"),
+        ("discoverySelectors:\n  - matchExpressions:\n      - {key: a, operator: In}\n",
+         "<config>:2"),
+    ],
+)  # fmt: skip
+def test_invalid_selectors_in_config_name_key_and_line(text: str, where: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_config_text(text)
+    assert str(e.value).startswith(where), str(e.value)
