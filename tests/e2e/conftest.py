@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from tests.e2e.peers import missing_reason, peer_binary
-from tests.e2e.processes import (
+from .harness import SELECTOR, Cluster, Proxy, require_peer
+from .processes import (
     Child,
     free_port,
     python_module,
@@ -30,36 +28,6 @@ CLUSTER_START_TIMEOUT = 90.0
 
 PROXY_START_TIMEOUT = 30.0
 """Seconds for `discofilter serve` to import and answer (about 1-2 s)."""
-
-SELECTOR = "istio-injection=enabled"
-"""The proxy's one enrollment term; istio-system is always enrolled by the proxy's default."""
-
-ALWAYS_ENROLLED = frozenset({"istio-system"})
-
-
-@dataclass(frozen=True)
-class Cluster:
-    url: str
-    kubeconfig: Path
-    token: str
-    ca: Path
-    istiod_token: str
-    istiod_kubeconfig: Path
-    api: k8s.ApiClient
-
-
-@dataclass(frozen=True)
-class Proxy:
-    url: str
-    kubeconfig: Path
-    """No credentials: the proxy runs in --sidecar mode and lends its admin identity."""
-
-
-def require_peer(name: str) -> Path:
-    path = peer_binary(name)
-    if path is None:
-        pytest.skip(f"E2E SKIPPED — real peer {name!r} missing: {missing_reason(name)}")
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import urllib3
 
-from tests.e2e.conftest import Cluster
-from tests.e2e.processes import Child, free_port, python_module, wait_http
+from .harness import Cluster
+from .processes import Child, free_port, python_module, wait_http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 

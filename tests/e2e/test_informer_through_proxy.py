@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.churn import delete_pod, make_namespace, make_workload, set_enrolled, touch_pods
-from tests.e2e.conftest import ALWAYS_ENROLLED, Cluster, Proxy
-from tests.e2e.processes import Child
-from tests.e2e.truth import enrolled_namespaces, filtered_truth
+from .churn import delete_pod, make_namespace, make_workload, set_enrolled, touch_pods
+from .harness import ALWAYS_ENROLLED, Cluster, Proxy
+from .processes import Child
+from .truth import enrolled_namespaces, filtered_truth
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 

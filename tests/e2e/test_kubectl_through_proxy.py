@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.churn import make_namespace, make_workload
-from tests.e2e.conftest import ALWAYS_ENROLLED, Cluster, Proxy
-from tests.e2e.truth import enrolled_namespaces
+from .churn import make_namespace, make_workload
+from .harness import ALWAYS_ENROLLED, Cluster, Proxy
+from .truth import enrolled_namespaces
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kubectl, pytest.mark.timeout(120)]
 

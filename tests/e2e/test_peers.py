@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import urllib3
 
-from tests.e2e.conftest import Cluster, require_peer
+from .harness import Cluster, require_peer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 

@@ -20,8 +20,9 @@ def enrolled_namespaces(
 ) -> set[str]:
     out = set(always)
     for ns in k8s.CoreV1Api(api).list_namespace().items:
-        if (ns.metadata.labels or {}).get(key) == value:
-            out.add(ns.metadata.name)
+        meta: Any = ns.metadata
+        if (meta.labels or {}).get(key) == value:
+            out.add(meta.name)
     return out
 
 
