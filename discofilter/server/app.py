@@ -93,7 +93,7 @@ class ProxyServer:
     # --- lifecycle ------------------------------------------------------------------------------
 
     def _on_enrollment_changes(self, changes: list[EnrollmentChange]) -> None:
-        self.registry.apply_changes(changes)
+        self.registry.apply_changes(changes, lambda ns: self.namespaces.created_rv.get(ns, 0))
         if self.metrics is not None:
             for ch in changes:
                 self.metrics.enrollment_changes.labels("added" if ch.enrolled else "removed").inc()

@@ -26,7 +26,7 @@ from discofilter.server.headers import forward_headers
 from discofilter.server.negotiation import wants_table
 from discofilter.server.passthrough import relay_response
 from discofilter.server.responses import status_response
-from discofilter.server.streams import WatchStream
+from discofilter.server.streams import RESUMED_OPAQUE, WatchStream
 from discofilter.server.watch_stream import WatchPump
 from discofilter.status import expired_message, status_dict
 
@@ -53,6 +53,18 @@ def resumes_before_flip(proxy: ProxyServer, request: web.Request) -> bool:
         return int(rv) < proxy.namespaces.last_flip_rv
     except ValueError:
         return True  # opaque version: cannot prove it is current, so relist (safe)
+
+
+def resumed_from(request: web.Request, send_initial_events: bool) -> int | None:
+    """The version the client's state came from (its LIST), or None when this stream carries
+    the full state itself (watch from "" or "0": synthetic ADDED events; or a WatchList)."""
+    rv = request.query.get("resourceVersion", "")
+    if send_initial_events or not rv or rv == "0":
+        return None
+    try:
+        return int(rv)
+    except ValueError:
+        return RESUMED_OPAQUE
 
 
 async def expired_watch(
@@ -108,6 +120,7 @@ async def filtered_watch(
             user_agent=request.headers.get("User-Agent", "")[:200],
             remote=str(request.remote),
             opened_at=time.time(),
+            resumed_from=resumed_from(request, c.send_initial_events),
         )
         prune = proxy.config.streams.prune_managed_fields and is_json(ctype)
         pump = WatchPump(

@@ -47,6 +47,13 @@ def _labels(obj: Any) -> tuple[str, dict[str, str]]:
     return str(meta.get("name", "")), dict(meta.get("labels") or {})
 
 
+def _int_or_zero(rv: object) -> int:
+    try:
+        return int(str(rv))
+    except ValueError:
+        return 0
+
+
 class NamespaceWatcher:
     def __init__(
         self,
@@ -70,6 +77,10 @@ class NamespaceWatcher:
         flip came with a non-numeric resourceVersion (then every resumed watch relists)."""
         self.last_ok_after_error = True
         """False from a failure until the next successful LIST or WATCH start (readiness)."""
+        self.created_rv: dict[str, int] = {}
+        """Namespace -> the resourceVersion of its ADDED event on our watch; 0 for namespaces
+        first seen in a LIST (created at some unknown, older version). Streams use it to know
+        whether a joining namespace may hold objects their client's LIST filtered out."""
 
     def _apply(self, changes: list[EnrollmentChange], rv: str) -> None:
         if changes:
@@ -116,6 +127,7 @@ class NamespaceWatcher:
             cont = str(meta.get("continue") or "")
             if not cont:
                 break
+        self.created_rv = {n: self.created_rv.get(n, 0) for n in names}
         self._apply(self.enrollment.sync(names), rv)
         self.lists += 1
         self.last_ok_after_error = True
@@ -163,10 +175,13 @@ class NamespaceWatcher:
         rv = (obj.get("metadata") or {}).get("resourceVersion")
         if typ in ("ADDED", "MODIFIED"):
             name, labels = _labels(obj)
+            if name not in self.created_rv:
+                self.created_rv[name] = _int_or_zero(rv) if typ == "ADDED" else 0
             change = self.enrollment.apply_namespace(name, labels)
             self._apply([change] if change else [], str(rv))
         elif typ == "DELETED":
             name, _ = _labels(obj)
+            self.created_rv.pop(name, None)
             change = self.enrollment.remove_namespace(name)
             self._apply([change] if change else [], str(rv))
         if rv:

@@ -4,7 +4,11 @@ Each ``WatchStream`` remembers the namespaces it *delivered* an event from and t
 *dropped* an event from. When a namespace flips:
 
 * became enrolled → end the streams that dropped something from it (their client is missing
-  those objects); streams that never saw it are still exact;
+  those objects), and the streams that resumed from a resourceVersion at or after the namespace's
+  creation: their client's LIST (or an earlier stream) filtered out the namespace's objects
+  without this stream ever seeing them — an EndpointSlice that never changes again would
+  otherwise stay missing for good. Streams that carried the whole state themselves (watch from
+  "" or "0", WatchList) and never saw the namespace are still exact;
 * left → end the streams that delivered something from it (their client holds objects it must
   no longer see); the others never showed it.
 
@@ -28,6 +32,9 @@ from discofilter.metrics import KindMetrics
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
 
+RESUMED_OPAQUE = 2**63
+"""``resumed_from`` of a stream that resumed from a non-numeric resourceVersion."""
+
 
 @dataclass(eq=False)
 class WatchStream:
@@ -43,6 +50,10 @@ class WatchStream:
     """Invariant: every namespace of an event this stream wrote to its client."""
     dropped_ns: set[str] = field(default_factory=set)
     """Invariant: every namespace of an event this stream filtered out."""
+    resumed_from: int | None = None
+    """The resourceVersion the client's state came from before this stream (its LIST), or None
+    when the stream itself carries the full state (watch from "" or "0", or sendInitialEvents).
+    A non-numeric version is stored as RESUMED_OPAQUE: every join then ends the stream."""
     events_in: int = 0
     events_out: int = 0
     dropped: int = 0
@@ -53,9 +64,13 @@ class WatchStream:
     """Why the stream must end with 410 (None while it may continue)."""
     _on_expire: Callable[[], None] | None = None
 
-    def affected_by(self, change: EnrollmentChange) -> bool:
+    def affected_by(self, change: EnrollmentChange, created_rv: int = 0) -> bool:
+        """Whether ``change`` leaves this stream's client inexact; ``created_rv`` is the
+        resourceVersion at which the namespace was created (0 when unknown: assume it is old)."""
         if change.enrolled:
-            return change.namespace in self.dropped_ns
+            if change.namespace in self.dropped_ns:
+                return True
+            return self.resumed_from is not None and created_rv <= self.resumed_from
         return change.namespace in self.delivered_ns
 
     def expire(self, reason: str) -> None:
@@ -98,12 +113,17 @@ class StreamRegistry:
     def streams(self) -> list[WatchStream]:
         return list(self._streams.values())
 
-    def apply_changes(self, changes: Iterable[EnrollmentChange]) -> int:
-        """End every stream an enrollment change affects; return how many were ended."""
+    def apply_changes(
+        self, changes: Iterable[EnrollmentChange], created_rv: Callable[[str], int] | None = None
+    ) -> int:
+        """End every stream an enrollment change affects; return how many were ended.
+
+        ``created_rv(namespace)`` gives the namespace's creation resourceVersion (0 = unknown)."""
         ended = 0
         for change in changes:
+            born = created_rv(change.namespace) if created_rv is not None else 0
             for s in list(self._streams.values()):
-                if s.expired is None and s.affected_by(change):
+                if s.expired is None and s.affected_by(change, born):
                     verb = "joined" if change.enrolled else "left"
                     s.expire(f"namespace {change.namespace} {verb} the mesh")
                     ended += 1
