@@ -322,6 +322,7 @@ def start_discofilter(
     tree: Path = ROOT,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """One ``discofilter serve`` from the source tree ``tree`` (another checkout for A/B runs)."""
+    tmp.mkdir(exist_ok=True)
     env = {**env, "PYTHONPATH": str(tree)}
     cfg = tmp / f"discofilter-{'cc' if churn else 'nocc'}.yaml"
     cfg.write_text(f"churnControl: {{enabled: {'true' if churn else 'false'}}}\n")
@@ -360,10 +361,11 @@ async def run(
             await wait_port(port, "/api/v1/pods?limit=1")
             paths.append((name, port, psutil.Process(p.pid)))
         for label, tree in (compare or {}).items():
-            p, port = start_discofilter(up_port, False, tmp, env, tree=tree)
-            procs.append(p)
-            await wait_port(port, "/api/v1/pods?limit=1")
-            paths.append((f"discofilter@{label}", port, psutil.Process(p.pid)))
+            for suffix, churn in (("", False), ("+coalesce", True)):
+                p, port = start_discofilter(up_port, churn, tmp / label, env, tree=tree)
+                procs.append(p)
+                await wait_port(port, "/api/v1/pods?limit=1")
+                paths.append((f"discofilter{suffix}@{label}", port, psutil.Process(p.pid)))
         kubectl = kubectl_binary()
         if kubectl:
             kc = tmp / "kubeconfig"
@@ -433,7 +435,8 @@ def main() -> None:
         action="append",
         default=[],
         metavar="LABEL=TREE",
-        help="also run discofilter (filter only) from another source tree, e.g. "
+        help="also run discofilter (with and without churn control) from another source tree, "
+        "e.g. "
         "base=/tmp/base after `git archive HEAD | tar -x -C /tmp/base` (A/B in one run)",
     )
     args = ap.parse_args()

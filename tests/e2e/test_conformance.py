@@ -277,3 +277,41 @@ def test_watch_events_of_typed_objects_carry_kind(backend: Backend) -> None:
     )
     for e in events:
         assert (e["object"]["kind"], e["object"]["apiVersion"]) == ("Namespace", "v1"), e
+
+
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+
+
+def test_protobuf_list_envelope(backend: Backend) -> None:
+    ensure_namespace(backend, "conformance-proto")
+    r = backend.http.request(
+        "GET",
+        backend.url + "/api/v1/namespaces",
+        headers={**backend.headers, "Accept": f"{PROTOBUF}, application/json"},
+        timeout=HTTP_TIMEOUT,
+        retries=False,
+    )
+    assert r.status == 200
+    assert r.headers["Content-Type"] == PROTOBUF
+    assert r.data[:4] == b"k8s\x00"
+
+
+def test_protobuf_watch_content_type_and_framing(backend: Backend) -> None:
+    ensure_namespace(backend, "conformance-proto-watch")
+    q = urllib.parse.urlencode({"watch": "1", "timeoutSeconds": "1", "resourceVersion": "1"})
+    r = backend.http.request(
+        "GET",
+        f"{backend.url}/api/v1/namespaces?{q}",
+        headers={**backend.headers, "Accept": f"{PROTOBUF}, application/json"},
+        timeout=HTTP_TIMEOUT,
+        retries=False,
+    )
+    assert r.status == 200
+    assert r.headers["Content-Type"] == f"{PROTOBUF};stream=watch"
+    data, frames = r.data, 0
+    while data:
+        size = int.from_bytes(data[:4], "big")  # 4-byte big-endian length, then a WatchEvent
+        assert 0 < size <= len(data) - 4
+        data = data[4 + size :]
+        frames += 1
+    assert frames >= 1

@@ -84,7 +84,7 @@ class FakeUpstream:
 
     async def start(self, port: int = 0) -> str:
         app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self._handle)  # CR/LF too
         self.runner = web.AppRunner(
             app, access_log=None, shutdown_timeout=0.1, handler_cancellation=True
         )

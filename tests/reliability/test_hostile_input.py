@@ -296,7 +296,7 @@ async def _ok() -> web.Response:
     [
         ("discoverySelectors:\n  - matchLabels: {istio-injection: enabled}\n"
          "  - matchExpressions:\n      - {key: team, operator: Within, values: [a]}\n",
-         "<config>:4"),
+         "<config>:3: discoverySelectors[1]"),
         ("discoverySelectors:\n  - matchLabels: {'bad key!': x}\n", "<config>:2"),
         ("selectors:\n  - a=b\n  - 'c in (d'\n", "<config>:3: selectors[1]"),
         ("discoverySelectors:\n  - matchExpressions:\n      - {key: a, operator: In}\n",

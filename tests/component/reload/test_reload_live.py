@@ -22,6 +22,7 @@ pytestmark = pytest.mark.timeout(30)
 
 MESH_OR_BATCH = MESH_ONLY + "  - matchLabels: {tier: batch}\n"
 BATCH_ONLY = "discoverySelectors:\n  - matchLabels: {tier: batch}\n"
+NOBODY = "discoverySelectors:\n  - matchLabels: {nobody: here}\n"
 
 
 def service(name: str, namespace: str) -> dict[str, Any]:
@@ -38,18 +39,20 @@ def reloads(rr: ReloadRig, result: str) -> float:
 
 @pytest.mark.parametrize("ctype", CONTENT_TYPES)
 async def test_new_selectors_end_only_affected_streams(rr: ReloadRig, ctype: str) -> None:
+    """A stream resumed from a LIST (pods) ends when a namespace joins: it dropped batch's pod,
+    and its LIST filtered out what batch held. A stream that carries the whole state itself
+    (a watch without resourceVersion: synthetic ADDED events first) and never saw batch stays
+    open and keeps receiving."""
     rig = rr.rig
+    rig.sim.store.create("services", service("s1", "mesh-a"), "mesh-a")
     rv = rig.sim.store.resource_version
     async with aiohttp.ClientSession() as s:
         pods, t1 = await open_watch(s, f"{rig.url}/api/v1/pods?watch=1&resourceVersion={rv}", ctype)
-        svcs, t2 = await open_watch(
-            s, f"{rig.url}/api/v1/services?watch=1&resourceVersion={rv}", ctype
-        )
+        svcs, t2 = await open_watch(s, f"{rig.url}/api/v1/services?watch=1", ctype)
         rig.pod("x1", "batch")  # dropped by the pods stream
         rig.pod("p1", "mesh-a")
-        rig.sim.store.create("services", service("s1", "mesh-a"), "mesh-a")
         await pods.until(lambda ev: ("ADDED", "mesh-a", "p1") in pods.objects())
-        await svcs.until(lambda ev: len(svcs.objects()) == 1)
+        await svcs.until(lambda ev: ("ADDED", "mesh-a", "s1") in svcs.objects())
 
         rr.write(MESH_OR_BATCH)
         result = await rr.reloader.reload("test")
@@ -58,7 +61,7 @@ async def test_new_selectors_end_only_affected_streams(rr: ReloadRig, ctype: str
         assert result.streams_ended == 1
         await pods.until(lambda ev: pods.done)
         assert pods.error_code() in (410, -1) and pods.objects()[-1][0] == "ERROR"
-        # The services stream never dropped or delivered anything of batch: still exact.
+        # The services stream never dropped anything of batch and holds no LIST: still exact.
         rig.sim.store.create("services", service("s2", "mesh-a"), "mesh-a")
         await svcs.until(lambda ev: ("ADDED", "mesh-a", "s2") in svcs.objects())
         assert not svcs.done and svcs.error_code() is None
@@ -89,10 +92,11 @@ async def test_a_namespace_leaving_ends_streams_that_delivered_it(rr: ReloadRig)
         await pods.until(lambda ev: len(pods.objects()) == 1)
         await cms.until(lambda ev: len(cms.objects()) == 1)
 
-        rr.write(BATCH_ONLY)
+        rr.write(NOBODY)  # only leaves: mesh-a and mesh-b (istio-system is always enrolled)
         result = await rr.reloader.reload("test")
 
-        assert result.removed == ("mesh-a", "mesh-b") and result.added == ("batch",)
+        assert result.removed == ("mesh-a", "mesh-b") and result.added == ()
+        assert result.streams_ended == 1
         await pods.until(lambda ev: pods.done)
         assert pods.error_code() == 410
         rig.sim.store.create("configmaps", {**cm, "metadata": {"name": "c2"}}, "istio-system")
