@@ -3,6 +3,7 @@
 
     python bench/micro_proxy.py [--content-type json|protobuf|both] [--events 40000]
                                 [--chunking go|N] [--enrolled 0.5] [--runs 3] [--json]
+                                [--compare LABEL=TREE ...]
 
 The upstream is a minimal HTTP/1.1 server (its own process, uvloop) that answers the
 discovery and namespace requests discofilter needs and streams a pre-encoded watch as fast as
@@ -25,6 +26,10 @@ is a distinct object, so this is its worst case: all held, none merged); ``kubec
 (pass-through reference, Go). The same proxy processes serve both content types. Per path:
 events/s and bytes of the fastest of ``--runs`` runs, CPU per event the lowest of the runs
 (the least disturbed by the other jobs on a shared machine); ``--json`` prints every run.
+Minor page faults per upstream event (Linux ``/proc``) show whether the allocator thresholds
+hold. ``--compare base=/tmp/base`` also runs discofilter from another source tree (e.g. the
+previous commit: ``git archive HEAD | tar -x -C /tmp/base``) in the same run, for A/B numbers.
+HTTP chunking: see ``GO_BUFFER_BEFORE_CHUNKING``; docs/performance.md has the profile.
 """
 
 from __future__ import annotations
@@ -70,7 +75,7 @@ def free_port() -> int:
 def pod_events(events: int, content_type: str) -> list[bytes]:
     """``events`` distinct ADDED pod events (seeded namespaces), encoded as ``content_type``."""
     sys.path.insert(0, str(ROOT / "tests" / "unit" / "codec"))
-    from codec_samples import json_event, make_pod
+    from codec_samples import json_event, make_pod  # type: ignore[import-not-found]
 
     from discofilter.codec.k8sproto import encode_watch_frame
 

@@ -2,7 +2,7 @@
 
     python bench/profile_proxy.py [--content-type json|protobuf] [--coalesce] [--events 20000]
                                   [--chunking go|N] [--streams 5] [--native] [--top 25]
-                                  [--lines] [--raw-out FILE]
+                                  [--lines] [--raw-out FILE] [--tree DIR]
 
 Starts the ``micro_proxy.py`` upstream and one discofilter (churn control off unless
 ``--coalesce``), attaches ``py-spy record`` (raw collapsed stacks, 250 Hz) to the proxy, streams
@@ -72,7 +72,7 @@ async def drive(args: argparse.Namespace) -> None:
         up, up_port = mp.start_upstream(args.events, 0.5, [ct], env, args.chunking)
         procs.append(up)
         await mp.wait_port(up_port)
-        proxy, port = mp.start_discofilter(up_port, args.coalesce, tmp, env)
+        proxy, port = mp.start_discofilter(up_port, args.coalesce, tmp, env, tree=Path(args.tree))
         procs.append(proxy)
         await mp.wait_port(port, "/api/v1/pods?limit=1")
         await mp.stream_once(port, ct)  # warm up (imports, first-use allocations)
@@ -110,6 +110,7 @@ def main() -> None:
     ap.add_argument("--native", action="store_true")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--raw-out", default="")
+    ap.add_argument("--tree", default=str(mp.ROOT), help="discofilter source tree to profile")
     ap.add_argument("--lines", action="store_true", help="per source line, not per function")
     asyncio.run(drive(ap.parse_args()))
 

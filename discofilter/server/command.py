@@ -231,6 +231,9 @@ async def serve(
     )
     site = web.TCPSite(runner, host, port, ssl_context=ssl_ctx, reuse_port=reuse_port or None)
     await site.start()
+    from discofilter.server.gc_tuning import tune_gc
+
+    tune_gc()  # start-up done: freeze its objects, rarer young collections (gc_tuning.py)
     addrs = runner.addresses
     log.warning(
         "discofilter serving",
