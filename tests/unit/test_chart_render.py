@@ -21,12 +21,14 @@ import yaml
 from kubernetes.client import ApiClient
 
 from discofilter.config import check_security, load_config_text
+from tests.e2e.peers import missing_reason, peer_binary
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "discofilter"
-HELM = os.environ.get("DISCOFILTER_HELM") or shutil.which("helm")
+_PEER_HELM = peer_binary("helm")  # $DISCOFILTER_HELM, else the tests/peers build cache
+HELM = str(_PEER_HELM) if _PEER_HELM else shutil.which("helm")
 
 pytestmark = pytest.mark.skipif(
-    not HELM, reason="no helm: set DISCOFILTER_HELM or put helm on PATH (built by tests/peers)"
+    not HELM, reason=f"no helm: {missing_reason('helm')}; nor is one on PATH"
 )
 
 MODELS = {
