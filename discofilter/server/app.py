@@ -44,6 +44,7 @@ from discofilter.server.namespace_watch import NamespaceWatcher
 from discofilter.server.negotiation import filterable_accept
 from discofilter.server.passthrough import read_body, relay_response, upstream_headers
 from discofilter.server.responses import status_response
+from discofilter.server.served_versions import ServedVersions
 from discofilter.server.streams import StreamHooks, StreamRegistry, WatchStream
 from discofilter.server.watch_stream import Stage
 from discofilter.upstream.client import Upstream
@@ -69,6 +70,10 @@ class ProxyServer:
         self.enrollment = Enrollment(sels, frozenset(config.enrollment.always_enrolled), names)
         self.catalog = cls.ResourceCatalog(exempt=frozenset(config.enrollment.exempt_resources))
         self.registry = StreamRegistry()
+        self.enrollment_generation = 0
+        """Bumped each time enrollment flips are applied (namespace events or a reload)."""
+        self.served = ServedVersions()
+        """Version handed to a client -> the generation it was filtered under (contract 3)."""
         self.metrics = metrics
         self.churn = ChurnMeter(self.clock)
         self.sampler = DecisionSampler()
@@ -93,6 +98,8 @@ class ProxyServer:
     # --- lifecycle ------------------------------------------------------------------------------
 
     def _on_enrollment_changes(self, changes: list[EnrollmentChange]) -> None:
+        if changes:
+            self.enrollment_generation += 1
         self.registry.apply_changes(changes, lambda ns: self.namespaces.created_rv.get(ns, 0))
         if self.metrics is not None:
             for ch in changes:
@@ -220,8 +227,9 @@ class ProxyServer:
                 headers["Accept"] = accept
             if isinstance(c, cls.FilteredList):
                 return await filtered_list(
-                    self.upstream, request.raw_path, headers, self.keep, own=own
-                )
+                    self.upstream, request.raw_path, headers, self.keep, own=own,
+                    served=lambda rv: self.served.record(rv, self.enrollment_generation),
+                )  # fmt: skip
             return await filtered_watch(self, request, c, headers, own)
         except UpstreamError as e:
             log.warning("upstream request failed", extra={"path": request.path, "error": str(e)})

@@ -16,6 +16,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from discofilter.codec import filter_list
+from discofilter.codec.listmeta import list_resource_version
 from discofilter.errors import CodecError
 from discofilter.server.headers import forward_headers
 from discofilter.server.responses import status_response
@@ -29,7 +30,10 @@ async def filtered_list(
     keep: Callable[[str], bool],
     *,
     own: bool = False,
+    served: Callable[[str], None] | None = None,
 ) -> web.StreamResponse:
+    """``served(resourceVersion)`` is told the version of every list it filtered: called with
+    no await between filtering and the call, so the enrollment it reads is the one applied."""
     headers["Accept-Encoding"] = "gzip"
     up = await upstream.request("GET", path_qs, headers, own=own, decompress=True)
     try:
@@ -39,8 +43,11 @@ async def filtered_list(
     out_headers = forward_headers(up.headers, drop=("Content-Length", "Content-Encoding"))
     if up.status != 200:
         return web.Response(status=up.status, body=body, headers=out_headers)
+    ctype = up.headers.get("Content-Type", "")
     try:
-        body = filter_list(body, up.headers.get("Content-Type", ""), keep)
+        body = filter_list(body, ctype, keep)
+        if served is not None:
+            served(list_resource_version(body, ctype))
     except CodecError as e:
         return status_response(500, f"discofilter could not filter the upstream list: {e}")
     return web.Response(status=200, body=body, headers=out_headers)

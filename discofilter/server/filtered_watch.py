@@ -67,6 +67,15 @@ def resumed_from(request: web.Request, send_initial_events: bool) -> int | None:
         return RESUMED_OPAQUE
 
 
+def served_before_flip(proxy: ProxyServer, request: web.Request) -> bool:
+    """True when the version the watch resumes from was served (a filtered LIST, or the last
+    event of an earlier stream) under an older enrollment than the current one: a flip whose own
+    resourceVersion is not newer, applied late because the namespace watch lagged, still leaves
+    that client's state stale (server/served_versions.py)."""
+    gen = proxy.served.generation_of(request.query.get("resourceVersion", ""))
+    return gen is not None and gen < proxy.enrollment_generation
+
+
 async def expired_watch(
     proxy: ProxyServer, request: web.Request, accept: str | None
 ) -> web.StreamResponse:
@@ -90,7 +99,9 @@ async def filtered_watch(
     own: bool,
 ) -> web.StreamResponse:
     # A WatchList (sendInitialEvents) rebuilds the whole filtered state: never stale.
-    if not c.send_initial_events and resumes_before_flip(proxy, request):
+    if not c.send_initial_events and (
+        resumes_before_flip(proxy, request) or served_before_flip(proxy, request)
+    ):
         return await expired_watch(proxy, request, headers.get("Accept"))
     # The pump decodes the bytes: ask for them uncompressed (kube-apiserver never compresses a
     # watch today, but a compressed stream would otherwise reach the decoder as garbage).
@@ -143,6 +154,10 @@ async def filtered_watch(
         try:
             await pump.run()
         finally:
+            if stream.expired is None:
+                # Every flip applied while it was open was checked against it: what it handed
+                # out is current as of now. (An expired stream's client relists anyway.)
+                proxy.served.record(stream.last_rv, proxy.enrollment_generation)
             proxy.registry.remove(stream)
             proxy.stream_closed(stream, pump.end_reason)
             if proxy.metrics is not None:

@@ -10,7 +10,9 @@ Each ``WatchStream`` remembers the namespaces it *delivered* an event from and t
   otherwise stay missing for good. Streams that carried the whole state themselves (watch from
   "" or "0", WatchList) and never saw the namespace are still exact;
 * left → end the streams that delivered something from it (their client holds objects it must
-  no longer see); the others never showed it.
+  no longer see), and, for the same reason as a join, the streams that resumed from a version at
+  or after the namespace's creation: their client's LIST showed the namespace's objects. Only a
+  stream that carried the whole state itself and never delivered the namespace stays open.
 
 Ending = the stream writes a ``410 Expired`` ERROR event in its own content type and closes, so
 a client-go reflector relists through the filter. An event for a namespace the proxy has not
@@ -54,6 +56,8 @@ class WatchStream:
     """The resourceVersion the client's state came from before this stream (its LIST), or None
     when the stream itself carries the full state (watch from "" or "0", or sendInitialEvents).
     A non-numeric version is stored as RESUMED_OPAQUE: every join then ends the stream."""
+    last_rv: str = ""
+    """resourceVersion of the newest event or bookmark written to the client ("" if none)."""
     events_in: int = 0
     events_out: int = 0
     dropped: int = 0
@@ -67,11 +71,12 @@ class WatchStream:
     def affected_by(self, change: EnrollmentChange, created_rv: int = 0) -> bool:
         """Whether ``change`` leaves this stream's client inexact; ``created_rv`` is the
         resourceVersion at which the namespace was created (0 when unknown: assume it is old)."""
-        if change.enrolled:
-            if change.namespace in self.dropped_ns:
-                return True
-            return self.resumed_from is not None and created_rv <= self.resumed_from
-        return change.namespace in self.delivered_ns
+        seen = self.dropped_ns if change.enrolled else self.delivered_ns
+        if change.namespace in seen:
+            return True
+        # The client's base state (its LIST) predates the stream and may hold the namespace's
+        # objects (a leave) or lack them (a join), none of which ever crossed this stream.
+        return self.resumed_from is not None and created_rv <= self.resumed_from
 
     def expire(self, reason: str) -> None:
         """Mark the stream for a 410 end and interrupt its upstream read."""

@@ -214,6 +214,8 @@ class WatchPump:
                 data = b"".join(e.raw for e in batch)
             self.stream.events_out += len(batch)
             self.stream.bytes_out += len(data)
+            if rv := batch[-1].resource_version:  # "" for an ERROR event
+                self.stream.last_rv = rv
             async with asyncio.timeout(self.slow_client_seconds):
                 await self.resp.write(data)
 

@@ -76,7 +76,11 @@ def proxy(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url + "/version", PROXY_START_TIMEOUT, child)
-        yield Proxy(url=url, kubeconfig=write_plain_kubeconfig(state / "proxy.kubeconfig", url))
+        yield Proxy(
+            url=url,
+            kubeconfig=write_plain_kubeconfig(state / "proxy.kubeconfig", url),
+            pid=child.proc.pid,
+        )
     finally:
         child.stop()
 

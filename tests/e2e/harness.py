@@ -32,6 +32,8 @@ class Proxy:
     url: str
     kubeconfig: Path
     """No credentials: the proxy runs in --sidecar mode and lends its admin identity."""
+    pid: int
+    """The `discofilter serve` process (its CPU is charged to the discofilter mode in benches)."""
 
 
 def require_peer(name: str) -> Path:

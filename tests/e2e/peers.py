@@ -6,7 +6,7 @@ script for that directory (`--print-dir`, which needs only `go version`) and rep
 loud reason when something is absent, so a skipped e2e test says exactly what to run.
 
 An environment variable overrides each binary: DISCOFILTER_TESTCLUSTER, DISCOFILTER_INFORMER,
-DISCOFILTER_HELM (for the chart tests), DISCOFILTER_PILOT_DISCOVERY.
+DISCOFILTER_HELM (for the chart tests).
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-PEERS = ("testcluster", "informer", "helm", "pilot-discovery")
-"""Binaries that tests/peers/build.sh produces (pilot-discovery only with
-DISCOFILTER_PEERS_ISTIOD=1)."""
+PEERS = ("testcluster", "informer", "helm")
+"""Binaries that tests/peers/build.sh produces (istiod: tests/peers/istiod/build.sh)."""
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "tests" / "peers" / "build.sh"

@@ -44,7 +44,13 @@ class Child:
     """A subprocess with stdout as a pipe of JSON lines and stderr in a log file."""
 
     def __init__(
-        self, argv: list[str], log: Path, *, stdin: bool = False, env: dict[str, str] | None = None
+        self,
+        argv: list[str],
+        log: Path,
+        *,
+        stdin: bool = False,
+        env: dict[str, str] | None = None,
+        stdout_to_log: bool = False,
     ) -> None:
         self.argv = argv
         self.log = log
@@ -52,7 +58,8 @@ class Child:
         self.proc = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            # A child that logs to stdout (istiod) must not fill an unread 64 KiB pipe.
+            stdout=self._log_file if stdout_to_log else subprocess.PIPE,
             stderr=self._log_file,
             cwd=REPO,
             env={**os.environ, **(env or {})},

@@ -112,7 +112,7 @@ class FakeUpstream:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.seen.append((request.method, request.raw_path, dict(request.headers)))
         path = request.path
-        if path == "/api/v1" or path.startswith("/api/v1/namespaces") and path.count("/") == 3:
+        if path == "/api/v1" or (path.startswith("/api/v1/namespaces") and path.count("/") == 3):
             if not self._authorized(request):
                 body = b'{"kind":"Status","apiVersion":"v1","status":"Failure","code":401}'
                 return web.Response(status=401, body=body, content_type=JSON)

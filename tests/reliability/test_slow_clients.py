@@ -103,7 +103,7 @@ async def test_stuck_client_cut_off_with_metric_and_log_memory_bounded(
         assert peak < 12 * 1024 * 1024, peak
         kinds = proxy.metrics.kind_counters()
         assert [k.slow_client_closures for k in kinds if k.kind == "pods"] == [1]
-        reasons = [r.__dict__.get("reason") for r in caplog.records
+        reasons = [str(r.__dict__.get("reason")) for r in caplog.records
                    if r.getMessage() == "upstream watch closed"]  # fmt: skip
         assert sorted(reasons) == ["client too slow", "upstream closed"]
     finally:

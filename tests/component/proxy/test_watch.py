@@ -7,6 +7,7 @@ import asyncio
 import aiohttp
 import pytest
 
+from discofilter.filter.enrollment import EnrollmentChange
 from discofilter.model import BOOKMARK
 from tests.component.proxy.conftest import CONTENT_TYPES, MESH, Rig
 from tests.component.proxy.helpers import WatchReader, open_watch
@@ -174,3 +175,45 @@ async def test_watch_resuming_from_before_a_flip_must_relist(rig: Rig, ctype: st
         rig.pod("x2", "batch")
         await fresh.until(lambda ev: ("ADDED", "batch", "x2") in fresh.objects())
         t.cancel()
+
+
+async def test_leave_ends_a_resumed_stream_that_never_delivered_the_namespace(
+    rig: Rig, ctype: str
+) -> None:
+    # The client's LIST showed mesh-a's pod; no event of it ever crosses the watch. When mesh-a
+    # leaves, only the stream's base version can tell that the client holds a stale object.
+    rig.pod("p1", "mesh-a")
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"{rig.url}/api/v1/pods") as r:
+            listed = await r.json()
+        assert [i["metadata"]["name"] for i in listed["items"]] == ["p1"]
+        rv = listed["metadata"]["resourceVersion"]
+        pods, t = await open_watch(s, f"{rig.url}/api/v1/pods?watch=1&resourceVersion={rv}", ctype)
+        rig.sim.store.set_namespace_labels("mesh-a", {})
+        await pods.until(lambda ev: pods.error_code() is not None)
+        assert pods.error_code() in (410, -1)
+        t.cancel()
+
+
+async def test_a_flip_applied_after_a_list_was_served_expires_its_version(
+    rig: Rig, ctype: str
+) -> None:
+    # The namespace watch can lag a LIST: the LIST at version X is filtered under the old
+    # enrollment while the flip's own version is <= X, so "X older than the newest flip" misses
+    # it. The proxy remembers the enrollment generation each served version was filtered under.
+    rig.pod("p1", "mesh-a")
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"{rig.url}/api/v1/pods") as r:
+            rv = (await r.json())["metadata"]["resourceVersion"]
+        assert rig.proxy.served.generation_of(rv) == rig.proxy.enrollment_generation
+        # A lagging flip lands now; its resourceVersion is older than the LIST's.
+        rig.proxy.enrollment.apply_namespace("mesh-a", {})
+        rig.proxy._on_enrollment_changes([EnrollmentChange("mesh-a", False, None)])
+        assert rig.proxy.namespaces.last_flip_rv <= int(rv)
+        resp = await s.get(
+            f"{rig.url}/api/v1/pods?watch=1&resourceVersion={rv}", headers={"Accept": ctype}
+        )
+        reader = WatchReader(resp)
+        await asyncio.wait_for(reader.run(), 5)
+        assert reader.error_code() in (410, -1)  # -1: a protobuf ERROR frame
+        assert reader.objects()[-1][0] == "ERROR"
