@@ -14,8 +14,9 @@ Policy and reasons (details and numbers: docs/istiod-bench.md):
 * CPU = the process's user+system seconds (psutil), split into start-up (to /ready and the
   first full view) and the churn phase (churn + convergence). Peak RSS = VmHWM from
   /proc/PID/status: the kernel's exact high-water mark, no sampling.
-* No Envoy connects, so `pilot_xds_pushes` stays 0: pushes are counted as istiod computes them
-  (`pilot_push_triggers` sum and PushContext builds, `pilot_pushcontext_init_seconds_count`).
+* Each istiod gets one Envoy-like ADS client (bench/istiod_xds.py) posing as a sidecar in an
+  enrolled namespace: without one, istiod computes pushes but sends none (`pilot_xds_pushes` 0)
+  and the cost that grows with what it watches is hidden.
 * The churn: N namespaces, E of them labelled istio-injection=enabled; each holds one
   Service, P Running pods (status.podIP set: there is no kubelet) and one EndpointSlice whose
   endpoints point at the pods. Ops, namespace chosen uniformly (so (N-E)/N of the churn is
@@ -728,37 +729,52 @@ def pilot_version(binary: Path) -> str:
 
 def markdown(r: dict[str, Any], command: str) -> str:
     s, mach = r["scenario"], r["machine"]
+    ops = ", ".join(f"{k} {v}" for k, v in sorted(s["ops"].items()))
+    outside = 100 * (1 - s["enrolled"] / s["namespaces"])
     head = (
         f"{RESULTS_TITLE} (issue 8)\n\n"
         f"Command: `{command}` ({r['date']}; {mach['cores']}-core {mach['cpu_model']}, shared, "
         f"load {r['load_avg_1m']:.1f}; {r['istio_version']}; Python {mach['python']}). "
-        "Three pilot-discovery processes side by side against one real kube-apiserver+etcd "
+        "Three pilot-discovery processes side by side against one real kube-apiserver + etcd "
         "(tests/peers testcluster) under ONE churn: direct, direct with meshConfig."
-        "discoverySelectors, and through `discofilter serve --selector istio-injection=enabled`. "
-        f"Churn: {s['namespaces']} namespaces, {s['enrolled']} enrolled, {s['pods_per_namespace']} "
-        f"Running pods + 1 Service + 1 EndpointSlice each; {sum(s['ops'].values())} ops "
-        f"({', '.join(f'{k} {v}' for k, v in sorted(s['ops'].items()))}) = {s['writes']} API writes in "
-        f"{s['churn_seconds']} s, namespace uniform so {100 * (1 - s['enrolled'] / s['namespaces']):.0f}% of "
-        "the churn is outside the mesh. CPU = istiod's user+system s (psutil) during churn + "
-        f"convergence ({s['converge_seconds']} s), start-up separately; peak RSS = VmHWM; metrics = "
-        "deltas over the churn phase from istiod's /metrics. No Envoy connects, so xDS pushes are "
-        "0; `push ctx` = PushContext builds (full pushes computed), `triggers` = pilot_push_triggers. "
-        "View = /debug/endpointShardz of the enrolled namespaces vs the API server's EndpointSlices "
-        f"({s['mesh_endpoints_truth']} endpoints). discofilter's own CPU during churn: "
-        f"{r['discofilter_cpu_s_churn']} s (peak RSS {r['discofilter_peak_rss_mb']} MB). Method: "
-        "docs/istiod-bench.md.\n\n"
+        "discoverySelectors, and through `discofilter serve --selector istio-injection=enabled` "
+        "(TLS, the caller's token forwarded). Each istiod has one Envoy-like ADS client "
+        "(bench/istiod_xds.py: CDS wildcard + EDS for every outbound cluster, ACKing). "
+        f"Churn: {s['namespaces']} namespaces, {s['enrolled']} enrolled, "
+        f"{s['pods_per_namespace']} Running pods + 1 Service + 1 EndpointSlice each; "
+        f"{sum(s['ops'].values())} ops ({ops}) = {s['writes']} API writes in "
+        f"{s['churn_seconds']} s, namespace uniform so {outside:.0f}% of the churn is outside "
+        "the mesh. CPU = istiod's user+system s (psutil) from the end of start-up to "
+        f"{SETTLE_SECONDS:.0f} s after the last write; start-up (to /ready, full view, first "
+        "CDS+EDS) separately; peak RSS = VmHWM (whole life); events, pushes and bytes = deltas "
+        "over the churn phase (istiod's /metrics; ADS bytes as the client received them). View = "
+        "/debug/endpointShardz of the enrolled namespaces vs the API server's EndpointSlices "
+        f"({s['mesh_endpoints_truth']} endpoints), polled up to {CONVERGE_TIMEOUT:.0f} s after "
+        "the CPU reading. discofilter's own CPU in the churn phase: "
+        f"{r['discofilter_cpu_s_churn']} s (peak RSS {r['discofilter_peak_rss_mb']} MB). "
+        "Method and caveats: docs/istiod-bench.md.\n\n"
     )
     table = [
-        "| istiod | CPU s (churn) | CPU s (start-up) | peak RSS MB | pilot_k8s_reg_events | push ctx | "
-        "triggers | xDS pushes | services seen | view equal |",
+        "| istiod | CPU s (churn) | CPU s (start-up) | peak RSS MB | pilot_k8s_reg_events "
+        "| xDS pushes | ADS KB | push contexts | services | view equal |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in r["rows"]:
-        table.append(
-            f"| {row['mode']} | {row['cpu_s_churn']} | {row['cpu_s_startup']} | {row['peak_rss_mb']} | "
-            f"{row['reg_events']} | {row['push_contexts']} | {row['push_triggers']} | {row['xds_pushes']} | "
-            f"{row['services']} | {'yes' if row['mesh_view_equal_truth'] else 'NO'} |"
-        )
+        ads = row["ads_responses"]
+        kb = (ads.get("cds_bytes", 0) + ads.get("eds_bytes", 0)) / 1024
+        cells = [
+            row["mode"],
+            row["cpu_s_churn"],
+            row["cpu_s_startup"],
+            row["peak_rss_mb"],
+            row["reg_events"],
+            row["xds_pushes"],
+            f"{kb:.0f}",
+            row["push_contexts"],
+            row["services"],
+            "yes" if row["mesh_view_equal_truth"] else "NO",
+        ]
+        table.append("| " + " | ".join(str(c) for c in cells) + " |")
     return head + "\n".join(table) + "\n\n"
 
 

@@ -1,19 +1,19 @@
 """The churn benchmark harness (``discofilter bench``, ``discofilter record``).
 
-    runner.py          one run: every mode against one upstream and one churn
-    harness.py         the command end to end: scenario → upstream → runner → artefacts
-    targets.py         the modes: direct, discofilter (± churn control), kubectl proxy
-    clients.py         the watching clients of a mode (aiohttp watchers, official-client process)
-    official_client.py the official ``kubernetes`` client as a child process
-    upstream.py        the emulator child process or a real cluster
-    emulator_proc.py   the emulator child process itself (populate, churn on command)
-    scenario_meta.py   what a scenario says (generated or trace), and how to build its churn
-    sim_scenario.py    the emulator's scenario format: selectors, non-mesh share, kinds
-    trace.py           trace formats (recorder JSON lines, kubectl -w output)
-    replay.py          trace replay into the emulator's Store
-    record.py          ``discofilter record``
-    cluster_churn.py   churn in a real cluster through the API
-    stats.py           percentiles, the resourceVersion latency join, state comparison (pure)
-    results.py         results.json, the table, RESULTS.md; plots.py PNGs; progress.py live line
-    processes.py       child processes, CPU/RSS sampling, readiness
+runner.py          one run: every mode against one upstream and one churn
+harness.py         the command end to end: scenario → upstream → runner → artefacts
+targets.py         the modes: direct, discofilter (± churn control), kubectl proxy
+clients.py         the watching clients of a mode (aiohttp watchers, official-client process)
+official_client.py the official ``kubernetes`` client as a child process
+upstream.py        the emulator child process or a real cluster
+emulator_proc.py   the emulator child process itself (populate, churn on command)
+scenario_meta.py   what a scenario says (generated or trace), and how to build its churn
+sim_scenario.py    the emulator's scenario format: selectors, non-mesh share, kinds
+trace.py           trace formats (recorder JSON lines, kubectl -w output)
+replay.py          trace replay into the emulator's Store
+record.py          ``discofilter record``
+cluster_churn.py   churn in a real cluster through the API
+stats.py           percentiles, the resourceVersion latency join, state comparison (pure)
+results.py         results.json, the table, RESULTS.md; plots.py PNGs; progress.py live line
+processes.py       child processes, CPU/RSS sampling, readiness
 """
