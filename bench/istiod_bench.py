@@ -267,6 +267,8 @@ class Istiod:
     proc: Proc
     http: str
     monitoring: str
+    grpc: str
+    """host:port of the plaintext xDS gRPC listener (what a sidecar's pilot-agent dials)."""
     cpu_at_ready: float = 0.0
     cpu_at_churn: float = 0.0
     sidecar: Sidecar | None = None
@@ -307,7 +309,9 @@ def start_istiod(binary: Path, mode: str, kubeconfig: Path, mesh: str, work: Pat
         "ENABLE_CA_SERVER": "false",
     }
     proc = Proc(f"istiod-{mode}", argv, work / f"istiod-{mode}.log", env)
-    return Istiod(mode, proc, f"http://127.0.0.1:{http}", f"http://127.0.0.1:{mon}")
+    return Istiod(
+        mode, proc, f"http://127.0.0.1:{http}", f"http://127.0.0.1:{mon}", f"127.0.0.1:{grpc}"
+    )
 
 
 # ---------------------------------------------------------------- istiod's view and metrics
@@ -510,12 +514,13 @@ class Churn:
     def truth(self) -> set[Endpoint]:
         out: set[Endpoint] = set()
         for ns in self.enrolled:
-            for s in self.disc.list_namespaced_endpoint_slice(ns).items:
-                svc = s.metadata.labels["kubernetes.io/service-name"]
-                for ep in s.endpoints or []:
-                    for addr in ep.addresses:
-                        for port in s.ports:
-                            out.add((f"{svc}.{ns}.svc.cluster.local", addr, int(port.port)))
+            raw: Any = self.disc.list_namespaced_endpoint_slice(ns, _preload_content=False)
+            for s in json.loads(raw.data)["items"]:  # plain JSON: no Optional-typed models
+                svc = s["metadata"]["labels"]["kubernetes.io/service-name"]
+                for ep in s.get("endpoints") or []:
+                    for addr in ep["addresses"]:
+                        for port in s.get("ports") or []:
+                            out.add((f"{svc}.{ns}.svc.cluster.local", addr, int(port["port"])))
         return out
 
 
@@ -575,8 +580,7 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
         node = f"sidecar~{churn.workloads[0].ips[0]}~web-0.{churn.workloads[0].ns}~"
         node += f"{churn.workloads[0].ns}.svc.cluster.local"
         for ist in istiods:
-            grpc_port = ist.proc.popen.args[ist.proc.popen.args.index("--grpcAddr") + 1]
-            ist.sidecar = Sidecar(grpc_port, node)
+            ist.sidecar = Sidecar(ist.grpc, node)
         for ist in istiods:
             sc = ist.sidecar
             assert sc is not None

@@ -21,26 +21,14 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from discofilter.codec.wire import field_bytes
 from discofilter.sim.resources import RESOURCES
 
 PROTOBUF_V2 = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
 def _field(num: int, payload: bytes | str) -> bytes:
-    data = payload.encode() if isinstance(payload, str) else payload
-    return _varint(num << 3 | 2) + _varint(len(data)) + data
+    return field_bytes(num, payload.encode() if isinstance(payload, str) else payload)
 
 
 def _named_any(name: str, yaml: str) -> bytes:

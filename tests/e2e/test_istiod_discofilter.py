@@ -164,22 +164,25 @@ def istiod_endpoints(url: str) -> dict[str, set[Endpoint]]:
 def api_endpoints(api: k8s.ApiClient, namespaces: tuple[str, ...]) -> dict[str, set[Endpoint]]:
     out: dict[str, set[Endpoint]] = {}
     for ns in namespaces:
-        for s in k8s.DiscoveryV1Api(api).list_namespaced_endpoint_slice(ns).items:
-            svc = s.metadata.labels["kubernetes.io/service-name"]
-            for ep in s.endpoints or []:
-                for addr in ep.addresses:
-                    for port in s.ports:
+        raw: Any = k8s.DiscoveryV1Api(api).list_namespaced_endpoint_slice(
+            ns, _preload_content=False
+        )
+        for s in json.loads(raw.data)["items"]:  # plain JSON: no Optional-typed models
+            svc = s["metadata"]["labels"]["kubernetes.io/service-name"]
+            for ep in s.get("endpoints") or []:
+                for addr in ep["addresses"]:
+                    for port in s.get("ports") or []:
                         out.setdefault(ns, set()).add(
-                            (f"{svc}.{ns}.svc.cluster.local", addr, int(port.port))
+                            (f"{svc}.{ns}.svc.cluster.local", addr, int(port["port"]))
                         )
     return out
 
 
 def enrolled_now(api: k8s.ApiClient) -> set[str]:
-    names = {
-        n.metadata.name
-        for n in k8s.CoreV1Api(api).list_namespace(label_selector="istio-injection=enabled").items
-    }
+    raw: Any = k8s.CoreV1Api(api).list_namespace(
+        label_selector="istio-injection=enabled", _preload_content=False
+    )
+    names = {str(n["metadata"]["name"]) for n in json.loads(raw.data)["items"]}
     return names | set(ALWAYS_ENROLLED)
 
 

@@ -58,5 +58,8 @@ echo "  done in $(( $(date +%s) - hstart ))s"
 rm -rf "$out"
 mv "$out.tmp" "$out"
 touch "$out/.complete"
+# Older keys are dead weight (~215 MB each): keep only this one. istiod-* dirs are not ours.
+find "$cache_root" -mindepth 1 -maxdepth 1 -type d -regextype posix-extended \
+  -regex '.*/[0-9a-f]{16}' ! -path "$out" -exec rm -rf {} +
 build_istiod
 echo "peers built in $(( $(date +%s) - start ))s: $out"
