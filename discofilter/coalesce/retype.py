@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from discofilter.codec.wire import LEN, field_str, iter_fields
 from discofilter.errors import CodecError
 
 _FRAME_HEADER = 4
@@ -61,45 +62,6 @@ def _retype_json_slow(raw: bytes, new_type: str) -> bytes:
 # --- protobuf wire walk --------------------------------------------------------------------
 
 
-def _read_varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
-    value = 0
-    shift = 0
-    while pos < end and shift < 64:
-        b = buf[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            return value, pos
-        shift += 7
-    raise CodecError("truncated or overlong varint in protobuf watch frame")
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _skip_field(buf: bytes, pos: int, end: int, wire_type: int) -> int:
-    if wire_type == 0:
-        return _read_varint(buf, pos, end)[1]
-    if wire_type == 1:
-        pos += 8
-    elif wire_type == 2:
-        length, pos = _read_varint(buf, pos, end)
-        pos += length
-    elif wire_type == 5:
-        pos += 4
-    else:
-        raise CodecError(f"unsupported protobuf wire type {wire_type} in watch frame")
-    if pos > end:
-        raise CodecError("protobuf field runs past the end of the watch frame")
-    return pos
-
-
 def retype_protobuf(raw: bytes, new_type: str) -> bytes:
     """Rewrite field 1 (type) of a length-prefixed protobuf ``WatchEvent`` frame."""
     if len(raw) < _FRAME_HEADER:
@@ -108,19 +70,15 @@ def retype_protobuf(raw: bytes, new_type: str) -> bytes:
     end = _FRAME_HEADER + length
     if end != len(raw):
         raise CodecError(f"protobuf watch frame declares {length} bytes, carries {len(raw) - 4}")
-    encoded = new_type.encode()
-    new_field = b"\x0a" + _varint(len(encoded)) + encoded  # field 1, wire type 2
-    pos = _FRAME_HEADER
-    while pos < end:
-        start = pos
-        tag, pos = _read_varint(raw, pos, end)
-        field_no, wire_type = tag >> 3, tag & 7
-        pos = _skip_field(raw, pos, end, wire_type)
+    new_field = field_str(1, new_type)
+    field_start = _FRAME_HEADER
+    for field_no, wire_type, _start, stop in iter_fields(raw, _FRAME_HEADER, end):
         if field_no == 1:
-            if wire_type != 2:
+            if wire_type != LEN:
                 raise CodecError("protobuf WatchEvent.type is not a length-delimited string")
-            body = raw[_FRAME_HEADER:start] + new_field + raw[pos:end]
+            body = raw[_FRAME_HEADER:field_start] + new_field + raw[stop:end]
             return len(body).to_bytes(_FRAME_HEADER, "big") + body
+        field_start = stop
     # No type field (proto3 default ""): add one at the front; field order is free in protobuf.
     body = new_field + raw[_FRAME_HEADER:end]
     return len(body).to_bytes(_FRAME_HEADER, "big") + body
