@@ -26,6 +26,9 @@ from .processes import (
 CLUSTER_START_TIMEOUT = 90.0
 """Seconds for etcd + kube-apiserver to be ready (5 s idle; a loaded 2-core CI box is slower)."""
 
+COMMAND_TIMEOUT = 15.0
+"""Seconds for a testcluster stdin command (an etcd compaction takes milliseconds)."""
+
 PROXY_START_TIMEOUT = 30.0
 """Seconds for `discofilter serve` to import and answer (about 1-2 s)."""
 
@@ -34,7 +37,16 @@ PROXY_START_TIMEOUT = 30.0
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     binary = require_peer("testcluster")
     state = tmp_path_factory.mktemp("testcluster")
-    child = Child([str(binary), "--dir", str(state / "state")], state / "testcluster.log")
+    child = Child(
+        [str(binary), "--dir", str(state / "state")], state / "testcluster.log", stdin=True
+    )
+
+    def compact() -> int:
+        child.send("compact")
+        answer = child.read_json(COMMAND_TIMEOUT)
+        assert "compacted" in answer, answer
+        return int(answer["compacted"])
+
     try:
         info = child.read_json(CLUSTER_START_TIMEOUT)
         api = k8s_config.new_client_from_config(config_file=info["kubeconfig"])
@@ -46,6 +58,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             istiod_token=info["istiod_token"],
             istiod_kubeconfig=Path(info["istiod_kubeconfig"]),
             api=api,
+            compact=compact,
         )
         api.close()
     finally:

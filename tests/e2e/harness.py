@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,8 @@ class Cluster:
     istiod_token: str
     istiod_kubeconfig: Path
     api: k8s.ApiClient
+    compact: Callable[[], int]
+    """Compact etcd to its current revision now; returns the revision (older RVs then get 410)."""
 
 
 @dataclass(frozen=True)

@@ -315,3 +315,36 @@ def test_protobuf_watch_content_type_and_framing(backend: Backend) -> None:
         data = data[4 + size :]
         frames += 1
     assert frames >= 1
+
+
+def test_watch_from_compacted_resource_version_is_410(
+    backend: Backend, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    if backend.name == "real":
+        # Measured: even after `cluster.compact()` kube-apiserver answers resourceVersion=1 from
+        # its watch cache with ADDED events; it only says 410 once that cache's ring buffer
+        # (>= 100 events per resource, grown while events are < 75 s old) has wrapped, which a
+        # bounded test cannot force. The emulator's 410 is checked below.
+        pytest.skip("real kube-apiserver: 410 needs a wrapped watch cache (docs/real-peers.md)")
+    else:
+        # The emulator forgets by history size, not by compaction: a 3-event history, 6 writes.
+        port = free_port()
+        child = Child(
+            python_module(
+                "sim", "--listen", f"127.0.0.1:{port}", "--no-churn", "--history-size", "3"
+            ),
+            tmp_path_factory.mktemp("sim-small") / "sim.log",
+        )
+        request.addfinalizer(child.stop)
+        wait_http(f"http://127.0.0.1:{port}/version", 30, child)
+        backend = Backend("sim-small", f"http://127.0.0.1:{port}", urllib3.PoolManager(), {})
+        for i in range(6):
+            ensure_namespace(backend, f"conformance-compact-{i}")
+    events = backend.watch("/api/v1/namespaces", resourceVersion="1")
+    assert events, "no event: expected an ERROR 410 for resourceVersion=1"
+    first = events[0]
+    assert first["type"] == "ERROR", [e["type"] for e in events][:5]
+    status = first["object"]
+    assert (status["kind"], status["apiVersion"], status["status"]) == ("Status", "v1", "Failure")
+    assert (status["code"], status["reason"]) == (410, "Expired")
+    assert len(events) == 1

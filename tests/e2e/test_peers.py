@@ -43,3 +43,10 @@ def test_helm_runs() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("v3.22."), out.stdout
+
+
+def test_compact_command(cluster: Cluster) -> None:
+    first = cluster.compact()
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "peers-compact"}}
+    assert _call(cluster, cluster.token, "POST", "/api/v1/namespaces", ns) == 201
+    assert cluster.compact() > first > 0

@@ -20,11 +20,12 @@
 //	 "ca": ".../ca.crt", "istiod_token": "...", "istiod_kubeconfig": "...", "dir": "...",
 //	 "etcd": "http://127.0.0.1:PORT"}
 //
-// and then runs until SIGTERM or SIGINT (kube-apiserver's own signal handler), after which it
+// then answers "compact" lines on stdin (see serveCommands), and runs until SIGTERM or SIGINT (kube-apiserver's own signal handler), after which it
 // stops the API server and etcd and removes a temporary directory. Logs go to stderr.
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -127,12 +128,38 @@ func run(dir string, verbosity int, extra string) error {
 	}
 	line, _ := json.Marshal(r)
 	fmt.Println(string(line))
+	go serveCommands(etcd)
 
 	err = <-done // returns once the signal handler cancelled the API server's context
 	if err != nil && err != context.Canceled {
 		return fmt.Errorf("kube-apiserver: %w", err)
 	}
 	return nil
+}
+
+// serveCommands reads test commands from stdin, one per line, and answers with one JSON line:
+//
+//	compact -> {"compacted": REV} (or {"error": "..."})
+func serveCommands(etcd *etcdServer) {
+	s := bufio.NewScanner(os.Stdin)
+	for s.Scan() {
+		var out any
+		switch s.Text() {
+		case "compact":
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			rev, err := etcd.compact(ctx)
+			cancel()
+			if err != nil {
+				out = map[string]string{"error": err.Error()}
+			} else {
+				out = map[string]int64{"compacted": rev}
+			}
+		default:
+			out = map[string]string{"error": "unknown command " + s.Text()}
+		}
+		line, _ := json.Marshal(out)
+		fmt.Println(string(line))
+	}
 }
 
 func apiserverArgs(dir string, c *credentials, etcdURL string, port, verbosity int, extra string) []string {
