@@ -99,13 +99,6 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     return Backend("sim", url, urllib3.PoolManager(), {})
 
 
-def known_sim_gap(backend: Backend, request: pytest.FixtureRequest, why: str) -> None:
-    """Mark a difference found in the emulator (reported to the lead; fixed in discofilter/sim,
-    not here). Not strict: once the emulator is fixed the check simply passes."""
-    if backend.name == "sim":
-        request.applymarker(pytest.mark.xfail(reason=f"EMULATOR DIFFERENCE: {why}", strict=False))
-
-
 def ensure_namespace(b: Backend, name: str) -> None:
     status, _ = b.call(
         "POST",
@@ -173,11 +166,6 @@ def test_bad_label_selector_is_400(backend: Backend) -> None:
 
 
 def test_list_shape(backend: Backend, request: pytest.FixtureRequest) -> None:
-    known_sim_gap(
-        backend,
-        request,
-        "sim list items carry kind/apiVersion; kube-apiserver's typed-list items have neither",
-    )
     ensure_namespace(backend, "conformance-list")
     status, body = backend.call("GET", "/api/v1/namespaces")
     assert status == 200
@@ -191,12 +179,6 @@ def test_list_shape(backend: Backend, request: pytest.FixtureRequest) -> None:
 
 
 def test_table_output(backend: Backend, request: pytest.FixtureRequest) -> None:
-    known_sim_gap(
-        backend,
-        request,
-        "sim's namespace Table columns are [Name, Created At]; "
-        "kube-apiserver's are [Name, Status, Age]",
-    )
     ensure_namespace(backend, "conformance-table")
     status, body = backend.call("GET", "/api/v1/namespaces", accept=TABLE)
     assert status == 200

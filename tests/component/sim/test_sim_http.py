@@ -150,7 +150,11 @@ async def test_table_and_partial_metadata(sim: Simulator) -> None:
         _, t = await _json(
             s, "/api/v1/namespaces?includeObject=Object", headers={"Accept": TABLE_ACCEPT}
         )
-        assert [c["name"] for c in t["columnDefinitions"]] == ["Name", "Created At"]
+        assert [c["name"] for c in t["columnDefinitions"]] == [
+            "Name",
+            "Status",
+            "Age",
+        ]  # as kube-apiserver
         assert t["rows"][0]["object"]["kind"] == "Namespace"
         pom = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"
         _, pl = await _json(s, "/api/v1/pods?limit=2", headers={"Accept": pom})
