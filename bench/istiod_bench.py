@@ -41,6 +41,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -52,6 +53,7 @@ from typing import IO, Any
 import psutil
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from kubernetes import watch as k8s_watch
 from kubernetes.client.rest import ApiException
 
 REPO = Path(__file__).resolve().parents[1]
@@ -384,6 +386,17 @@ class Workload:
     """Order of the slice's endpoints (an update that changes nothing istiod keeps)."""
 
 
+DEFAULT_MIX = "relabel=0.40,slice=0.40,replace=0.15,service=0.05"
+
+
+def mix_cuts(mix: str) -> tuple[float, float, float]:
+    shares = {k: float(v) for k, v in (item.split("=") for item in mix.split(","))}
+    total = sum(shares.values())
+    a = shares.get("relabel", 0) / total
+    b = a + shares.get("slice", 0) / total
+    return a, b, b + shares.get("replace", 0) / total
+
+
 def rotated(items: list[tuple[int, str]], k: int) -> list[tuple[int, str]]:
     k %= len(items)
     return items[k:] + items[:k]
@@ -393,12 +406,20 @@ class Churn:
     """Writes through the real API with the official `kubernetes` client (sync: one writer)."""
 
     def __init__(
-        self, kubeconfig: Path, namespaces: int, enrolled: int, pods: int, seed: int
+        self,
+        kubeconfig: Path,
+        namespaces: int,
+        enrolled: int,
+        pods: int,
+        seed: int,
+        mix: str = "relabel=0.40,slice=0.40,replace=0.15,service=0.05",
     ) -> None:
         self.api = k8s_config.new_client_from_config(str(kubeconfig))
         self.core = k8s.CoreV1Api(self.api)
         self.disc = k8s.DiscoveryV1Api(self.api)
         self.rand = random.Random(seed)
+        self.cuts = mix_cuts(mix)
+        """Cumulative shares of relabel, slice, replace (service takes the rest)."""
         self.workloads = [
             Workload(f"ns-{i:02d}", pods, [f"10.{i}.0.{p + 1}" for p in range(pods)])
             for i in range(namespaces)
@@ -469,18 +490,19 @@ class Churn:
         w = self.rand.choice(self.workloads)
         r = self.rand.random()
         w.generation += 1
-        if r < 0.40:
+        cut = self.cuts
+        if r < cut[0]:
             op = "pod-relabel"
             i = self.rand.randrange(w.pods)
             patch = {"metadata": {"labels": {"gen": str(w.generation)}}}
             self.core.patch_namespaced_pod(f"web-{i}", w.ns, patch)
             self.writes += 1
-        elif r < 0.80:
+        elif r < cut[1]:
             op = "slice-rewrite"  # same endpoints, another order: istiod must still diff it
             w.rotation += 1
             self.disc.replace_namespaced_endpoint_slice("web-x1", w.ns, self._slice(w))
             self.writes += 1
-        elif r < 0.95:
+        elif r < cut[2]:
             op = "pod-replace"
             i = self.rand.randrange(w.pods)
             self.core.delete_namespaced_pod(f"web-{i}", w.ns, grace_period_seconds=0)
@@ -556,11 +578,12 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
         )
         if applied.returncode != 0:
             raise RuntimeError(f"applying Istio CRDs failed: {applied.stderr}")
-        churn = Churn(cluster.kubeconfig, a.namespaces, a.enrolled, a.pods, a.seed)
+        churn = Churn(cluster.kubeconfig, a.namespaces, a.enrolled, a.pods, a.seed, a.mix)
         churn.setup()
         mesh_ns = set(churn.enrolled)
         proxy, via_proxy, proxy_admin = start_proxy(cluster, work)
         procs.append(proxy)
+        witness = SliceWitness(via_proxy)
         direct_kc = write_kubeconfig(
             work / "direct.kubeconfig", cluster.url, cluster.ca, cluster.token
         )
@@ -609,6 +632,8 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
         truth = churn.truth()
         equal = converge(istiods, truth, mesh_ns, raise_on_timeout=False)
         converge_s = time.monotonic() - t_end
+        witness_view = witness.endpoints(mesh_ns)
+        witness.stop()
         rows = []
         for ist in istiods:
             cpu1, m, x1 = ends[ist.mode]
@@ -665,6 +690,10 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
             "discofilter_cpu_s_total": round(proxy.cpu_seconds(), 2),
             "discofilter_peak_rss_mb": round(proxy.peak_rss_bytes() / 2**20, 1),
             "discofilter_metrics": proxy_metrics,
+            "witness_through_proxy_equal_truth": witness_view == truth,
+            "witness_missing": sorted(truth - witness_view)[:10],
+            "witness_extra": sorted(witness_view - truth)[:10],
+            "witness_error": witness.error,
             "rows": rows,
         }
     finally:
@@ -706,6 +735,70 @@ def converge(
             diffs = {i.mode: sorted(view(i, mesh_ns) ^ truth)[:5] for i in istiods}
             raise TimeoutError(f"views differ from truth: {diffs}") from None
     return state
+
+
+class SliceWitness:
+    """A cluster-wide EndpointSlice watch THROUGH the proxy, as istiod's informer makes it.
+
+    When an istiod's view ends stale, this tells whether the proxy's stream ended right (then
+    the staleness is istiod's) or not. Invariant: `latest` is written only by the watch thread.
+    """
+
+    def __init__(self, kubeconfig: Path) -> None:
+        self.api = k8s_config.new_client_from_config(str(kubeconfig))
+        self.latest: dict[tuple[str, str], Any] = {}
+        self.error = ""
+        self._stop = threading.Event()
+        raw: Any = k8s.DiscoveryV1Api(self.api).list_endpoint_slice_for_all_namespaces(
+            _preload_content=False
+        )
+        doc = json.loads(raw.data)
+        for s in doc["items"]:
+            self.latest[(s["metadata"]["namespace"], s["metadata"]["name"])] = s
+        self._rv = doc["metadata"]["resourceVersion"]
+        self._thread = threading.Thread(target=self._run, name="slice-witness", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        w = k8s_watch.Watch()
+        try:
+            for ev in w.stream(
+                k8s.DiscoveryV1Api(self.api).list_endpoint_slice_for_all_namespaces,
+                resource_version=self._rv,
+                allow_watch_bookmarks=True,
+                timeout_seconds=3600,
+                _preload_content=False,
+            ):
+                if self._stop.is_set():
+                    break
+                obj = ev["raw_object"]
+                if ev["type"] == "BOOKMARK":
+                    continue
+                key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+                if ev["type"] == "DELETED":
+                    self.latest.pop(key, None)
+                elif ev["type"] in ("ADDED", "MODIFIED"):
+                    self.latest[key] = obj
+                else:
+                    self.error = f"unexpected event {ev['type']}: {obj}"
+        except Exception as e:  # reported in the results, not raised in a thread
+            if not self._stop.is_set():
+                self.error = repr(e)
+
+    def endpoints(self, namespaces: set[str]) -> set[Endpoint]:
+        out: set[Endpoint] = set()
+        for (ns, _), s in list(self.latest.items()):
+            if ns not in namespaces:
+                continue
+            svc = s["metadata"]["labels"]["kubernetes.io/service-name"]
+            for ep in s.get("endpoints") or []:
+                for addr in ep["addresses"]:
+                    for port in s.get("ports") or []:
+                        out.add((f"{svc}.{ns}.svc.cluster.local", addr, int(port["port"])))
+        return out
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def proxy_counts(admin: str) -> dict[str, float]:
@@ -756,7 +849,7 @@ def markdown(r: dict[str, Any], command: str) -> str:
         f"({s['mesh_endpoints_truth']} endpoints), polled up to {CONVERGE_TIMEOUT:.0f} s after "
         "the CPU reading. discofilter's own CPU in the churn phase: "
         f"{r['discofilter_cpu_s_churn']} s (peak RSS {r['discofilter_peak_rss_mb']} MB). "
-        "Method and caveats: docs/istiod-bench.md.\n\n"
+        f"{witness_sentence(r)}Method and caveats: docs/istiod-bench.md.\n\n"
     )
     table = [
         "| istiod | CPU s (churn) | CPU s (start-up) | peak RSS MB | pilot_k8s_reg_events "
@@ -782,6 +875,20 @@ def markdown(r: dict[str, Any], command: str) -> str:
     return head + "\n".join(table) + "\n\n"
 
 
+def witness_sentence(r: dict[str, Any]) -> str:
+    if "witness_through_proxy_equal_truth" not in r:
+        return ""
+    ok = r["witness_through_proxy_equal_truth"]
+    return (
+        "A separate EndpointSlice watch through the proxy (bench/istiod_bench.py SliceWitness) "
+        + (
+            "ended equal to the truth, so a `NO` below is istiod's own stale view. "
+            if ok
+            else "ended DIFFERENT from the truth: the proxy's stream lost the final state. "
+        )
+    )
+
+
 def insert_at_top(md: str, path: Path) -> None:
     """Replace our section if present, else put it first; other sections stay as they are."""
     old = path.read_text() if path.exists() else ""
@@ -803,6 +910,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=60.0, help="churn seconds at --rate")
     p.add_argument("--rate", type=float, default=20.0, help="churn ops/s (1-3 API writes each)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--mix", default=DEFAULT_MIX, help="op shares: relabel,slice,replace,service")
     p.add_argument(
         "--write-results-md",
         action="store_true",
