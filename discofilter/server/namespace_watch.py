@@ -26,7 +26,8 @@ import aiohttp
 import orjson
 
 from discofilter.clock import Clock, SystemClock
-from discofilter.errors import UpstreamError
+from discofilter.codec import JsonWatchDecoder
+from discofilter.errors import CodecError, UpstreamError
 from discofilter.filter.enrollment import Enrollment, EnrollmentChange
 from discofilter.upstream.client import Upstream
 
@@ -153,14 +154,14 @@ class NamespaceWatcher:
             if resp.status != 200:
                 raise UpstreamError(f"namespace WATCH: HTTP {resp.status}")
             self.last_ok_after_error = True
-            buf = b""
+            # The codec's line decoder bounds a line (FrameTooLarge) instead of buffering a
+            # newline-less upstream without limit; the labels need the whole object anyway.
+            decoder = JsonWatchDecoder()
             async for chunk in resp.content.iter_any():
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        self._event(orjson.loads(line))
-        except (aiohttp.ClientError, orjson.JSONDecodeError) as e:
+                for ev in decoder.feed(chunk):
+                    self._event(orjson.loads(ev.raw))
+            decoder.flush()
+        except (aiohttp.ClientError, orjson.JSONDecodeError, CodecError) as e:
             raise UpstreamError(f"namespace WATCH broke: {e}") from e
         finally:
             resp.release()
