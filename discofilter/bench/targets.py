@@ -97,14 +97,8 @@ async def start_discofilter(
     args += ["--admin-listen", f"127.0.0.1:{admin_port}"]
     args += ["--kubeconfig", kubeconfig] if kubeconfig else ["--upstream", upstream_url]
     child = await spawn(mode, python_module_argv("discofilter", *args))
-    url = f"http://127.0.0.1:{port}"
-    t = Target(mode, url, child, extra={"admin_url": f"http://127.0.0.1:{admin_port}"})
-    try:
-        await wait_http_ready(session, url + "/api/v1/namespaces?limit=1", child)
-    except RuntimeError as e:
-        await child.stop()
-        t.status, t.reason = "failed", str(e)[-500:]
-    return t
+    extra = {"admin_url": f"http://127.0.0.1:{admin_port}"}
+    return await _until_ready(session, Target(mode, f"http://127.0.0.1:{port}", child, extra=extra))
 
 
 def kubectl_path() -> str | None:
@@ -126,10 +120,16 @@ async def start_kubectl_proxy(
     # --accept-hosts/--reject-paths defaults would refuse nothing we send; keep them default.
     argv = [kubectl, "proxy", f"--port={port}", "--address=127.0.0.1", f"--kubeconfig={kc}"]
     child = await spawn(KUBECTL_PROXY, argv)
-    url = f"http://127.0.0.1:{port}"
-    t = Target(KUBECTL_PROXY, url, child)
+    return await _until_ready(session, Target(KUBECTL_PROXY, f"http://127.0.0.1:{port}", child))
+
+
+async def _until_ready(session: aiohttp.ClientSession, t: Target) -> Target:
+    """``t`` once its proxy answers a LIST; marked failed (and stopped) if it never does."""
+    child = t.child
+    if child is None:
+        return t
     try:
-        await wait_http_ready(session, url + "/api/v1/namespaces?limit=1", child)
+        await wait_http_ready(session, t.url + "/api/v1/namespaces?limit=1", child)
     except RuntimeError as e:
         await child.stop()
         t.status, t.reason = "failed", str(e)[-500:]

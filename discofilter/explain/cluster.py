@@ -129,8 +129,11 @@ class ClusterReader:
         except OSError as e:  # aiohttp.ClientConnectorError is an OSError
             raise UpstreamError(f"GET {path}: {e}") from e
 
-    async def get_json(self, path: str, query: Mapping[str, str] | None = None) -> Any:
-        resp = await self._get(path, query or {})
+    async def _get_json(
+        self, path: str, query: Mapping[str, str], accept: str = "application/json"
+    ) -> Any:
+        """One GET that must answer 200 with a JSON body (else UpstreamError)."""
+        resp = await self._get(path, query, accept)
         try:
             body = await resp.read()
         finally:
@@ -142,6 +145,9 @@ class ClusterReader:
         except orjson.JSONDecodeError as e:
             raise UpstreamError(f"GET {path}: answer is not JSON") from e
 
+    async def get_json(self, path: str, query: Mapping[str, str] | None = None) -> Any:
+        return await self._get_json(path, query or {})
+
     async def list_all(
         self, path: str, accept: str = "application/json"
     ) -> tuple[list[dict[str, Any]], str]:
@@ -150,14 +156,7 @@ class ClusterReader:
         query = {"limit": str(PAGE)}
         rv = ""
         while True:
-            resp = await self._get(path, query, accept)
-            try:
-                body = await resp.read()
-            finally:
-                resp.release()
-            if resp.status != 200:
-                raise _status_error(path, resp.status, body)
-            doc = orjson.loads(body)
+            doc = await self._get_json(path, query, accept)
             items.extend(doc.get("items") or [])
             meta = doc.get("metadata") or {}
             rv = rv or str(meta.get("resourceVersion", ""))
