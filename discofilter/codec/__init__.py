@@ -11,6 +11,7 @@ Public API::
     ProtoWatchDecoder(max_frame_bytes) application/vnd.kubernetes.protobuf watch frames
     decoder_for(content_type, max_frame_bytes) -> FrameDecoder
     filter_list(body, content_type, keep) -> bytes
+    filter_list_versioned(...) -> (bytes, resourceVersion)
     encode_error_event(status, content_type) -> bytes
     filter_watch_object(event, keep) -> WatchEvent | None; TableWatchFilter(keep).filter(event)
     prune_managed_fields_json(raw_line) / prune_managed_fields_proto(raw_frame) -> bytes
@@ -21,7 +22,7 @@ from __future__ import annotations
 from discofilter.codec.base import DEFAULT_MAX_FRAME_BYTES, FrameDecoder
 from discofilter.codec.errorevent import encode_error_event
 from discofilter.codec.jsonwatch import JsonWatchDecoder, decode_json_event
-from discofilter.codec.listfilter import filter_list
+from discofilter.codec.listfilter import filter_list, filter_list_versioned
 from discofilter.codec.mediatype import JSON, PROTOBUF, is_json, is_protobuf, media_type
 from discofilter.codec.negotiate import decoder_for
 from discofilter.codec.protowatch import ProtoWatchDecoder, decode_proto_event
@@ -41,6 +42,7 @@ __all__ = [
     "decoder_for",
     "encode_error_event",
     "filter_list",
+    "filter_list_versioned",
     "filter_watch_object",
     "is_json",
     "is_protobuf",

@@ -35,6 +35,13 @@ _RAW_LIST_DECODER = msgspec.json.Decoder(list[msgspec.Raw] | None)
 _DICT_DECODER = msgspec.json.Decoder(dict[str, object])
 _STR_DECODER = msgspec.json.Decoder(str | None)
 _ENCODER = msgspec.json.Encoder()
+
+
+class _ListMeta(msgspec.Struct):
+    resourceVersion: str = ""
+
+
+_LIST_META_DECODER = msgspec.json.Decoder(_ListMeta)
 REMAINING_ITEM_COUNT = "remainingItemCount"
 _MANAGED_FIELDS = b'"managedFields"'
 
@@ -42,7 +49,16 @@ _MANAGED_FIELDS = b'"managedFields"'
 def filter_json_list(
     body: bytes, keep: Callable[[str], bool], prune_managed_fields: bool = False
 ) -> bytes:
-    """Drop the items (or Table rows) whose namespace ``keep`` rejects; see module docstring.
+    """Drop the items (or Table rows) whose namespace ``keep`` rejects; see module docstring."""
+    return filter_json_list_versioned(body, keep, prune_managed_fields)[0]
+
+
+def filter_json_list_versioned(
+    body: bytes, keep: Callable[[str], bool], prune_managed_fields: bool = False
+) -> tuple[bytes, str]:
+    """``filter_json_list`` and the list's ``metadata.resourceVersion`` ("" when it has none),
+    read from the same parse (the proxy records it per served list; a second pass over a
+    100 MB list would cost as much again).
 
     A body that is not a JSON object raises ``CodecError``; an object with neither ``items``
     nor Table ``rows`` (a Status, a single object) is returned unchanged. With
@@ -63,19 +79,29 @@ def filter_json_list(
             key = "items"
             new_members, dropped = _filter_items(top["items"], keep, prune_managed_fields)
         else:
-            return body
+            return body, _resource_version(top.get("metadata"))
     except JSON_ERRORS as e:
         raise CodecError(f"invalid JSON list body: {e}") from e
     meta_raw = top.get("metadata")
+    version = _resource_version(meta_raw)
     new_meta = _drop_remaining(meta_raw) if meta_raw is not None else None
     if not dropped and new_meta is None:
-        return body
+        return body, version
     top[key] = msgspec.Raw(b"[" + b",".join(new_members) + b"]")
     if new_meta is not None:
         top["metadata"] = new_meta
     trailing = body[len(body.rstrip()) :]
     parts = [_ENCODER.encode(k) + b":" + bytes(v) for k, v in top.items()]
-    return b"{" + b",".join(parts) + b"}" + trailing
+    return b"{" + b",".join(parts) + b"}" + trailing, version
+
+
+def _resource_version(meta_raw: msgspec.Raw | None) -> str:
+    if meta_raw is None:
+        return ""
+    try:
+        return _LIST_META_DECODER.decode(meta_raw).resourceVersion
+    except JSON_ERRORS as e:
+        raise CodecError(f"invalid list metadata: {e}") from e
 
 
 def _filter_items(

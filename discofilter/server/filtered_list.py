@@ -15,8 +15,7 @@ from collections.abc import Callable
 from aiohttp import web
 from multidict import CIMultiDict
 
-from discofilter.codec import filter_list
-from discofilter.codec.listmeta import list_resource_version
+from discofilter.codec import filter_list_versioned
 from discofilter.errors import CodecError
 from discofilter.server.headers import forward_headers
 from discofilter.server.responses import status_response
@@ -45,9 +44,9 @@ async def filtered_list(
         return web.Response(status=up.status, body=body, headers=out_headers)
     ctype = up.headers.get("Content-Type", "")
     try:
-        body = filter_list(body, ctype, keep)
+        body, version = filter_list_versioned(body, ctype, keep)
         if served is not None:
-            served(list_resource_version(body, ctype))
+            served(version)
     except CodecError as e:
         return status_response(500, f"discofilter could not filter the upstream list: {e}")
     return web.Response(status=200, body=body, headers=out_headers)
