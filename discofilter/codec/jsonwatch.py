@@ -72,7 +72,8 @@ def decode_json_event_msgspec(line: bytes) -> WatchEvent:
             ann = ANNOTATIONS_DECODER.decode(meta.annotations)
         except JSON_ERRORS as e:
             raise CodecError(f"invalid bookmark annotations: {e}") from e
-        initial_end = bool(ann) and ann.get(INITIAL_EVENTS_END) == "true"
+        # A JSON ``null`` decodes to None (msgspec types it ``dict | None``): no annotations.
+        initial_end = ann is not None and ann.get(INITIAL_EVENTS_END) == "true"
     return WatchEvent(
         type_,
         meta.namespace or "",
