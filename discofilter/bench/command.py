@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import shlex
 import sys
 from pathlib import Path
@@ -14,6 +15,12 @@ from discofilter.errors import DiscofilterError
 
 DEFAULT_MODES = ",".join(MODES)
 RESULTS_MD = Path(__file__).resolve().parents[2] / "bench" / "RESULTS.md"
+# The plotting stack (matplotlib, numpy, pillow, fonttools: ~150 MB) is the ``bench`` extra, so
+# the proxy's own install stays lean; say so before a long run rather than fail at its end.
+PLOTS_MISSING = (
+    "discofilter bench draws its PNG plots with matplotlib, which the runtime install leaves out; "
+    "install the bench extra (pip install 'discofilter[bench]') or pass --no-plots"
+)
 
 
 def register(sub: Any) -> None:
@@ -64,6 +71,11 @@ def register(sub: Any) -> None:
         help="seconds for every client's initial LIST before churn starts",
     )
     b.add_argument(
+        "--no-plots",
+        action="store_true",
+        help="write results.json and the table only (no matplotlib needed)",
+    )
+    b.add_argument(
         "--append-results",
         action="store_true",
         help=f"append a markdown summary to {RESULTS_MD.relative_to(RESULTS_MD.parents[1])}",
@@ -97,6 +109,9 @@ def _parse_modes(text: str) -> list[str]:
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    if not args.no_plots and importlib.util.find_spec("matplotlib") is None:
+        print(f"discofilter bench: {PLOTS_MISSING}", file=sys.stderr)
+        return 2
     from discofilter.bench.harness import BenchArgs, bench
 
     clients = [c.strip() for c in args.clients.split(",") if c.strip()]
@@ -120,6 +135,7 @@ def run_bench(args: argparse.Namespace) -> int:
         sync_timeout_s=args.sync_timeout,
         results_md=RESULTS_MD if args.append_results else None,
         command="discofilter " + shlex.join(sys.argv[1:]),
+        plots=not args.no_plots,
     )
     try:
         results = _run(bench(ba))

@@ -31,6 +31,7 @@ class BenchArgs:
     results_md: Path | None = None
     command: str = ""
     show_progress: bool = True
+    plots: bool = True
 
 
 async def start_upstream(a: BenchArgs, meta: ScenarioMeta) -> Upstream:
@@ -73,7 +74,7 @@ async def bench(a: BenchArgs) -> dict[str, Any]:
     finally:
         await up.stop()
     results["upstream"]["churn_counts"] = getattr(up, "churn_counts", {})
-    paths = write_outputs(results, series, a.out, results_md=a.results_md)
+    paths = write_outputs(results, series, a.out, results_md=a.results_md, plots=a.plots)
     sys.stdout.write(render_table(results))
     sys.stdout.write(f"wrote {', '.join(str(p) for p in paths.values())}\n")
     return results

@@ -1,6 +1,7 @@
 """The Dockerfile: hadolint clean, and the runtime policy docs/operations.md promises.
 
-No Docker engine is available to the tests, so the image itself is never built here.
+No Docker engine is available to the tests; the image is built and run with buildah by
+``hack/image.sh`` (docs/operations.md), which is too slow and needs root, so not in the suite.
 """
 
 from __future__ import annotations
@@ -56,7 +57,17 @@ def test_env_read_only_friendly_and_malloc_thresholds() -> None:
     env = " ".join(rest for word, rest in _instructions() if word == "ENV")
     for key in ("PYTHONDONTWRITEBYTECODE=1", "MALLOC_MMAP_THRESHOLD_=", "MALLOC_TRIM_THRESHOLD_="):
         assert key in env
-    assert "MPLCONFIGDIR=/tmp" in env  # matplotlib writes its cache under $HOME otherwise
+    assert "HOME=/tmp" in env  # anything that writes under $HOME gets the tmpfs
+
+
+def test_dependencies_come_from_the_hashed_lock() -> None:
+    runs = " ".join(rest for word, rest in _instructions() if word == "RUN")
+    # Build backend, runtime wheels and the install itself: pinned and hash-checked.
+    assert "--require-hashes -r requirements/build.txt" in runs
+    assert "--require-hashes --only-binary=:all:" in runs and "-r requirements/runtime.txt" in runs
+    assert "--no-index --find-links=/wheels --require-hashes" in runs
+    assert "--no-build-isolation" in runs  # no unpinned isolated build environment
+    assert "--no-deps /wheels/discofilter-" in runs  # the project adds nothing unlocked
 
 
 def test_healthcheck_hits_healthz_of_the_default_command() -> None:
@@ -70,3 +81,4 @@ def test_healthcheck_hits_healthz_of_the_default_command() -> None:
 def test_dockerignore_keeps_the_package() -> None:
     lines = (ROOT / ".dockerignore").read_text().splitlines()
     assert "*" in lines and "!discofilter/" in lines and "!pyproject.toml" in lines
+    assert "!requirements/runtime.txt" in lines and "!requirements/build.txt" in lines
