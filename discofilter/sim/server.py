@@ -353,6 +353,15 @@ class Simulator:
                 n += 1
         return n
 
+    def request_bookmarks(self, resource: str) -> int:
+        """Ask every open ``resource`` watch with ``allowWatchBookmarks`` for one BOOKMARK, sent
+        as soon as it is caught up (the periodic ones need the clock to move); returns how many
+        watches were asked."""
+        wakers = list(self._wakers[resource])
+        for w in wakers:
+            w.request_bookmark()
+        return len(wakers)
+
     def _get(self, request: web.Request, rp: ResourcePath) -> web.Response:
         neg = self._negotiate(request)
         self.requests[f"get {rp.resource}"] += 1

@@ -16,7 +16,9 @@ Policy
   64 KiB high-water mark), so a busy stream costs one syscall per batch, not per event.
 * Bookmarks (``allowWatchBookmarks``) are sent every ``bookmark_interval`` seconds of the
   injected clock, only when the stream is caught up, carrying the store's current revision —
-  every event up to it has been sent, and later events are newer.
+  every event up to it has been sent, and later events are newer. ``Waker.request_bookmark``
+  (``Simulator.request_bookmarks``) asks for one now, the same way: tests place bookmarks
+  between chosen events without moving time.
 """
 
 from __future__ import annotations
@@ -47,15 +49,21 @@ _BATCH_EVENTS = 2048
 class Waker:
     """A future the store's commit callback resolves; one per open watch."""
 
-    __slots__ = ("_fut", "closed")
+    __slots__ = ("_fut", "bookmark_requested", "closed")
 
     def __init__(self) -> None:
         self._fut: asyncio.Future[None] | None = None
         self.closed = False
         """Set by ``close``: the stream ends at its next wake-up (server-side close)."""
+        self.bookmark_requested = False
+        """Set by ``request_bookmark``: one BOOKMARK as soon as the stream is caught up."""
 
     def close(self) -> None:
         self.closed = True
+        self.wake()
+
+    def request_bookmark(self) -> None:
+        self.bookmark_requested = True
         self.wake()
 
     def wake(self) -> None:
@@ -230,8 +238,8 @@ async def serve_watch(
                 if parts:
                     await resp.write(b"".join(parts))
                 continue
-            if state["bookmark_due"]:
-                state["bookmark_due"] = False
+            if state["bookmark_due"] or (waker.bookmark_requested and opts.allow_bookmarks):
+                state["bookmark_due"] = waker.bookmark_requested = False
                 await resp.write(enc.bookmark(store.resource_version))
                 continue
             if request.transport is None or request.transport.is_closing():

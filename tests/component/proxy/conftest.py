@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from discofilter.clock import Clock
 from discofilter.config import Config, with_overrides
 from discofilter.server.app import ProxyServer
 from discofilter.sim.server import Simulator
@@ -97,14 +98,18 @@ class Rig:
                 await asyncio.sleep(0.01)
 
 
-async def start_rig(config: Config | None = None, sim: Simulator | None = None) -> Rig:
+async def start_rig(
+    config: Config | None = None, sim: Simulator | None = None, clock: Clock | None = None
+) -> Rig:
+    """``clock``: the proxy's (coalescing windows); give the emulator the same one to move time
+    for both by hand."""
     sim = sim or Simulator(bookmark_interval=0.5)
     await sim.start()
     config = config or with_overrides(
         Config(), enrollment={"selectors": ("istio-injection=enabled",)}
     )
     config = with_overrides(config, upstream={"url": sim.url})
-    proxy = ProxyServer(config, Upstream(UpstreamTarget(sim.url)))
+    proxy = ProxyServer(config, Upstream(UpstreamTarget(sim.url)), clock=clock)
     await proxy.start_background()
     runner = web.AppRunner(proxy.make_app(), access_log=None, shutdown_timeout=0.5)
     await runner.setup()
