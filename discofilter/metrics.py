@@ -320,7 +320,7 @@ _COALESCE_COUNTERS = {
     "rate_limited": ("rate_limited", "Times delivery paused on an empty token bucket."),
     "retype_failures": (
         "retype_failures",
-        "Merged ADDED events delivered as MODIFIED (frame could not be re-typed).",
+        "Later states of an undelivered ADDED that could not be re-typed into it (sent after it).",
     ),
 }
 

@@ -2,6 +2,8 @@
 
     policy.py     CoalescePolicy, PolicyRule, resolve_policy: what to hold, per resource/namespace
     coalescer.py  Coalescer: one watch stream's hold queue; THE place contract 2 is enforced
+    held.py       Held: one entry of the hold queue (an undelivered ADDED and its tail)
+    deadlines.py  Deadlines: when held entries fall due (window, max hold, release marks)
     bucket.py     TokenBucket: the per-stream rate limit, driven by explicit ``now``
     retype.py     retype: deliver a MODIFIED's bytes as an ADDED (JSON line / protobuf frame)
     noop.py       semantic_digest, DeliveredDigests: optional no-op suppression

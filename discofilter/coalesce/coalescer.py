@@ -13,23 +13,44 @@ The contract (DESIGN.md contract 2), in the style of client-go's SharedInformer 
 * NO RV NEWER THAN A HELD EVENT. Only the head of the hold queue (lowest ``seq``) is ever delivered,
   so every held event is newer than everything delivered. A client that disconnects and resumes
   from its last resourceVersion therefore gets every held event again from the upstream.
+* EXISTENCE. At every resourceVersion the client is handed, an event's or a bookmark's, the
+  objects (namespace, name, uid) it holds are exactly those the upstream held at that version.
+  So wherever a client hangs up, the upstream's replay from its last version fits what it holds:
+  an ADDED for an object it lacks, a MODIFIED or DELETED for one it holds, never the reverse.
+  Only MODIFIED states are ever skipped (issue 13: a client got MODIFIEDs for objects whose
+  ADDED had been carried past the version it resumed from).
 * SKIPPED STATES. Several events of one object (namespace, name, uid) that are held together merge
-  into one carrying the NEWEST object: ADDED+MODIFIED* -> ADDED (the frame re-typed, see
-  ``retype``); MODIFIED+MODIFIED -> MODIFIED; MODIFIED+DELETED -> DELETED; ADDED+DELETED -> nothing
-  (the client never saw the ADDED: the pair vanishes). A held DELETED never merges with anything
-  after it, so a re-creation (new uid, or even the same key) is always a separate, later event.
+  into one carrying the NEWEST object: MODIFIED+MODIFIED -> MODIFIED; MODIFIED+DELETED -> DELETED
+  (until the DELETED's version the client holds the object, as the upstream does). An ADDED
+  merges only as CREATIONS says. A held DELETED never merges with anything after it, so a
+  re-creation (new uid, or even the same key) is always a separate, later event.
 * WHERE A MERGED EVENT GOES. The merged event takes the position of its NEWEST constituent. Why:
   say object A is held from seq 5, B arrives at seq 6, A changes at seq 7. Delivering A's newest
   state at position 5 would hand the client RV 7 before RV 6; if the client then disconnected it
   would resume from RV 7 and never see B's event. At position 7 the client sees B (RV 6) first and,
   if it disconnects in between, resumes from RV 6 and receives A's RV 7 from the upstream. A's
   state at seq 5 was merely skipped, which is allowed: only final states must arrive.
+* CREATIONS. That move is safe for a MODIFIED only: had seq 5 been A's ADDED, the client would be
+  at RV 6 without A, and its resume would start with A's MODIFIED. So an entry holding an ADDED
+  the client was not sent never moves past another held entry. A later event of its object
+  merges into it only while nothing else is held after it: ADDED+MODIFIED -> ADDED with the
+  newest object (the frame re-typed, ``retype``), ADDED+DELETED -> nothing (the pair vanishes).
+  Otherwise the later events gather in the entry's ``tail``, a second entry at their own position
+  that merges like any MODIFIED. When the ADDED is delivered, the tail rejoins it if nothing is
+  held between them by then (what was between merged forward, vanished or was suppressed): one
+  ADDED with the newest object at the tail's version, or nothing when the tail is a DELETED.
+  Else the ADDED goes alone, with its own bytes, and the tail follows at its own position. A
+  frame that cannot be re-typed never merges into an ADDED (the ADDED goes as it came).
 * BOOKMARKS are delivered when they reach the head (re-timed behind older held events, they carry
-  a newer RV). A newer held bookmark replaces an older held one. The ``initial-events-end``
-  bookmark is never replaced or dropped, and never overtakes the initial events it ends.
+  a newer RV). A newer held bookmark replaces an older held one. A held plain bookmark standing
+  between an undelivered ADDED and the event it merges with is dropped: delivered, it would hand
+  the client a version at which it lacks the object (the merged event, or the next bookmark,
+  carries the version on). The ``initial-events-end`` bookmark is never replaced or dropped, and
+  never overtakes the initial events it ends.
 * ERROR events release everything held before them and then pass, at the next ``ready``.
 * ALWAYS DELIVERED: every final state (the newest event of each object that is not an unseen
-  ADDED+DELETED pair), every ERROR, the initial-events-end bookmark, and the newest bookmark.
+  ADDED+DELETED pair), every ERROR, the initial-events-end bookmark, and the newest bookmark
+  unless it was dropped for the reason above.
 
 Timing. An object's first held event is due ``window_seconds`` after it arrived; merges keep that
 deadline, so a steadily changing object is still delivered once per window. When any held event
@@ -43,82 +64,35 @@ whatever the tokens (staleness beats the rate limit). Events of namespaces with 
 initial events of a ``sendInitialEvents`` watch (``initial_events=True``), are never held for a
 window or a token, but they still keep their place behind older held events.
 
-Resume after a merge. A client that disconnects between two deliveries may have missed an ADDED
-that was merged into a later event; on resume the upstream replays that object's later MODIFIED
-only. Informers treat MODIFIED as an upsert (client-go's store.Update; the handler gets OnAdd), so
-the cache converges: this is the "intermediate states may be skipped" clause, and the property test
-checks that it is the only way a client ever sees a MODIFIED for an object it lacks.
+After a resume. A fresh stream assumes nothing about what the client holds: it delivers every
+event with the type the upstream gave it (ADDED only as CREATIONS re-types one). That is right
+because the stream before it kept EXISTENCE at every version it delivered: kube-apiserver replays
+from the client's version, so the first event of an object on the new stream is an ADDED exactly
+when the client lacks the object. The proxy cannot know more than that about the client (it may
+have resumed from a version it got elsewhere); docs/coalesce.md says what that leaves.
 
-Memory: held entries <= distinct objects changed within the last ``max_hold_seconds`` (windows
-alone: within the last ``window_seconds``) plus the events queued behind them; heaps are compacted
+Memory: held entries <= twice the distinct objects changed within the last ``max_hold_seconds``
+(windows alone: within the last ``window_seconds``; an ADDED and its tail are two) plus the events
+queued behind them; heaps are compacted
 to O(held). Cost: O(log held) per event; about 2.4-2.8 µs per event at 1,000 keys with the 0.25 s
 window on the team machine (``python bench/micro_coalesce.py``).
 """
 
 from __future__ import annotations
 
-import heapq
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 
 from discofilter.coalesce.bucket import TokenBucket
+from discofilter.coalesce.deadlines import Deadlines
+from discofilter.coalesce.held import BOOKMARK_ENTRY, ERROR_ENTRY, EXEMPT, NEG_INF, OBJECT, Held
 from discofilter.coalesce.noop import DeliveredDigests, ObjectKey, semantic_digest
 from discofilter.coalesce.policy import CoalescePolicy
 from discofilter.coalesce.retype import retype
 from discofilter.coalesce.stats import CoalesceStats
 from discofilter.errors import CodecError
 from discofilter.model import ADDED, BOOKMARK, DELETED, ERROR, MODIFIED, WatchEvent
-
-# Roles of a held entry.
-_OBJECT = 0  # an object event under a policy: windowed, rate-limited, merged
-_EXEMPT = 1  # an object event passed as is (no policy, or an initial event): only ordered
-_BOOKMARK = 2
-_ERROR = 3
-
-_NEG_INF = float("-inf")
-
-
-class _Held:
-    """One held event (possibly several merged events of one object)."""
-
-    __slots__ = (
-        "deliver_type",
-        "digest",
-        "due",
-        "event",
-        "first_held",
-        "must",
-        "okey",
-        "role",
-        "seq",
-    )
-
-    def __init__(
-        self,
-        seq: int,
-        event: WatchEvent,
-        role: int,
-        now: float,
-        okey: ObjectKey | None = None,
-        due: float = _NEG_INF,
-        must: float = _NEG_INF,
-        digest: bytes | None = None,
-    ) -> None:
-        self.seq = seq
-        """Arrival number of the NEWEST event folded in; the queue is ordered by it."""
-        self.event = event
-        """The newest event folded in (its bytes and resourceVersion are what gets delivered)."""
-        self.deliver_type = event.type
-        """The type to deliver: ADDED when an undelivered ADDED was merged with later MODIFIEDs."""
-        self.role = role
-        self.okey = okey
-        self.first_held = now
-        """Arrival time of the OLDEST event folded in; merges never move it."""
-        self.due = due
-        """first_held + window: from then on deliverable (with a token under a rate limit)."""
-        self.must = must
-        """first_held + max_hold: from then on delivered whatever the tokens."""
-        self.digest = digest
 
 
 class Coalescer:
@@ -156,24 +130,19 @@ class Coalescer:
         # THE HOLD QUEUE. Invariant (contract 2): keys are strictly increasing ``seq`` numbers,
         # every key is greater than the seq of every event already delivered, and ``ready`` only
         # ever delivers the first entry. So no delivered resourceVersion is newer than a held one.
-        self._queue: OrderedDict[int, _Held] = OrderedDict()
-        # Invariant: _index[k], when present, is a held _OBJECT entry of object key k and no later
-        # event of k is held (an exempt event of k removes k). Events merge only into it, and
-        # only if it is not a DELETED: merging never reorders two events of one object.
-        self._index: dict[ObjectKey, _Held] = {}
-        # Min-heaps of (deadline, seq); entries may be stale (merged away or delivered) and are
-        # skipped lazily: a seq not in _queue is stale.
-        self._due_heap: list[tuple[float, int]] = []  # entries with a window > 0 ("pull")
-        self._must_heap: list[tuple[float, int]] = []  # only when rate-limited
-        # Watermarks (monotonic): every held entry with seq <= _due_upto has been pulled (may go
-        # with a token); every entry with seq <= _release_upto / _must_upto goes without one.
-        self._due_upto = 0
-        self._release_upto = 0
-        self._must_upto = 0
+        # Invariant (EXISTENCE): an entry whose event is an ADDED never moves past another held
+        # entry, and rejoins its tail (which is later in the queue) only with nothing between.
+        self._queue: OrderedDict[int, Held] = OrderedDict()
+        # Invariant: _index[k], when present, is the newest held OBJECT entry of object key k
+        # (the tail, when its ADDED has one) and no later event of k is held (an exempt event
+        # of k removes k). Events merge only into it, and only if it is not a DELETED: merging
+        # never reorders two events of one object.
+        self._index: dict[ObjectKey, Held] = {}
+        self._deadlines = Deadlines(with_max_hold=self._bucket is not None)
         self._seq = 0
-        self._bookmark: _Held | None = None  # the newest held plain BOOKMARK, if held
+        self._bookmark: Held | None = None  # the newest held plain BOOKMARK, if held
         self._out: list[WatchEvent] = []  # pass-through outbox (policy does nothing)
-        self._now = _NEG_INF
+        self._now = NEG_INF
 
     # --- input ---------------------------------------------------------------------------------
 
@@ -191,8 +160,8 @@ class Coalescer:
         seq = self._seq
         etype = event.type
         if etype == ERROR:
-            self._append(_Held(seq, event, _ERROR, now))
-            self._release_upto = seq
+            self._append(Held(seq, event, ERROR_ENTRY, now))
+            self._deadlines.release_upto = seq
             return
         if etype == BOOKMARK:
             self._push_bookmark(seq, event, now)
@@ -206,22 +175,34 @@ class Coalescer:
             digest = semantic_digest(event.raw)
         if self._initial or policy is None or not policy.enabled:
             self._index.pop(okey, None)  # later events must not merge across this one
-            self._append(_Held(seq, event, _EXEMPT, now, okey, digest=digest))
+            self._append(Held(seq, event, EXEMPT, now, okey, digest=digest))
             if self._initial:
-                self._release_upto = seq
+                self._deadlines.release_upto = seq
             return
 
         held = self._index.get(okey)
-        if held is not None and held.deliver_type != DELETED:
-            self._merge(held, seq, event, digest)
+        if held is not None and held.event.type != DELETED:
+            self._merge(held, seq, event, digest, now, policy)
             return
         if etype == MODIFIED and digest is not None and self._is_delivered(okey, digest):
             stats.suppressed += 1
             return
-        h = _Held(
+        self._hold(seq, event, now, okey, policy, digest)
+
+    def _hold(
+        self,
+        seq: int,
+        event: WatchEvent,
+        now: float,
+        okey: ObjectKey,
+        policy: CoalescePolicy,
+        digest: bytes | None,
+    ) -> Held:
+        """A new entry for an object event: windowed, rate-limited, the object's newest."""
+        h = Held(
             seq,
             event,
-            _OBJECT,
+            OBJECT,
             now,
             okey,
             due=now + policy.window_seconds,
@@ -230,69 +211,128 @@ class Coalescer:
         )
         self._append(h)
         self._index[okey] = h
-        self._schedule(h)
+        self._deadlines.schedule(h)
+        return h
 
     def _push_bookmark(self, seq: int, event: WatchEvent, now: float) -> None:
-        h = _Held(seq, event, _BOOKMARK, now)
+        h = Held(seq, event, BOOKMARK_ENTRY, now)
         if event.initial_events_end:
             # Never replaced, never dropped; it ends the initial phase and everything before it
             # (the initial events) is released with it.
             self._append(h)
             if self._initial:
                 self._initial = False
-                self._release_upto = seq
+                self._deadlines.release_upto = seq
             return
-        old = self._bookmark
-        if old is not None:
+        if self._bookmark is not None:
             # Bookmarks carry no object state: the newer one says all the older one said.
-            del self._queue[old.seq]
-            self.stats.held_now -= 1
-            self.stats.coalesced += 1
+            self._drop_bookmark()
         self._append(h)
         self._bookmark = h
 
-    def _merge(self, held: _Held, seq: int, event: WatchEvent, digest: bytes | None) -> None:
-        stats = self.stats
-        etype = event.type
+    def _drop_bookmark(self) -> None:
+        """Drop the held plain bookmark: it carries only a version, which the next delivered
+        event or bookmark carries on (dropping one never costs the client anything else)."""
+        bm = self._bookmark
+        assert bm is not None
+        del self._queue[bm.seq]
+        self._bookmark = None
+        self.stats.held_now -= 1
+        self.stats.coalesced += 1
+
+    def _merge(
+        self,
+        held: Held,
+        seq: int,
+        event: WatchEvent,
+        digest: bytes | None,
+        now: float,
+        policy: CoalescePolicy,
+    ) -> None:
+        """A later event of ``held``'s object (``held`` is not a DELETED)."""
+        if held.event.type == ADDED:
+            self._merge_into_creation(held, seq, event, digest, now, policy)
+            return
         okey = held.okey
         assert okey is not None
-        if held.deliver_type == ADDED and etype == DELETED:
-            # The client never saw this object: the pair vanishes (contract 2).
-            self._drop(held)
-            stats.vanished += 1
-            return
-        new_type = ADDED if held.deliver_type == ADDED else etype
-        if new_type == MODIFIED and digest is not None and self._is_delivered(okey, digest):
+        if (
+            event.type == MODIFIED
+            and held.head is None
+            and digest is not None
+            and self._is_delivered(okey, digest)
+        ):
             # Merged, the object is back to what the client has: nothing to deliver at all.
             self._drop(held)
-            stats.coalesced += 1
-            stats.suppressed += 1
+            self.stats.coalesced += 1
+            self.stats.suppressed += 1
             return
-        # Move to the NEWEST constituent's position (see the module docstring for why).
+        self._move(held, seq, event, digest)
+
+    def _merge_into_creation(
+        self,
+        held: Held,
+        seq: int,
+        event: WatchEvent,
+        digest: bytes | None,
+        now: float,
+        policy: CoalescePolicy,
+    ) -> None:
+        """A later event of an object whose ADDED the client has not been sent (CREATIONS)."""
+        okey = held.okey
+        assert okey is not None
+        if not self._nothing_held_after(held):
+            # Merging would carry the creation past events of other objects: the client, at
+            # their versions, would lack an object the upstream had. Hold it at its own place.
+            tail = self._hold(seq, event, now, okey, policy, digest)
+            tail.head, held.tail = held, tail
+            return
+        if event.type == DELETED:
+            # The client never saw this object, and nothing was delivered in its lifetime.
+            self._drop(held)
+            self.stats.vanished += 1
+            return
+        try:
+            raw = retype(event.raw, ADDED)
+        except CodecError:
+            # Never a MODIFIED for an object the client lacks: the ADDED goes as it came.
+            self.stats.retype_failures += 1
+            self._hold(seq, event, now, okey, policy, digest)
+            return
+        self._move(held, seq, replace(event, type=ADDED, raw=raw), digest)
+
+    def _nothing_held_after(self, h: Held) -> bool:
+        """True when no entry after ``h`` is held, except a plain bookmark, which is dropped:
+        delivered after ``h`` merged forward it would put its version back, delivered before,
+        hand the client a version at which it lacks ``h``'s object."""
+        keys = reversed(self._queue)
+        last = next(keys)
+        if last == h.seq:
+            return True
+        bm = self._bookmark
+        if bm is None or last != bm.seq or next(keys) != h.seq:
+            return False
+        self._drop_bookmark()
+        return True
+
+    def _move(self, held: Held, seq: int, event: WatchEvent, digest: bytes | None) -> None:
+        """Fold ``event`` into ``held``, which moves to the event's (newest) position."""
         del self._queue[held.seq]
         held.seq = seq
         held.event = event
-        held.deliver_type = new_type
         held.digest = digest
         self._queue[seq] = held
-        stats.coalesced += 1
-        self._schedule(held)
+        self.stats.coalesced += 1
+        self._deadlines.schedule(held)
 
-    def _append(self, h: _Held) -> None:
+    def _append(self, h: Held) -> None:
         self._queue[h.seq] = h
         self.stats.held_now += 1
 
-    def _drop(self, h: _Held) -> None:
+    def _drop(self, h: Held) -> None:
         del self._queue[h.seq]
         self.stats.held_now -= 1
         if h.okey is not None and self._index.get(h.okey) is h:
             del self._index[h.okey]
-
-    def _schedule(self, h: _Held) -> None:
-        if h.due > h.first_held:
-            heapq.heappush(self._due_heap, (h.due, h.seq))
-        if self._bucket is not None:
-            heapq.heappush(self._must_heap, (h.must, h.seq))
 
     def _is_delivered(self, okey: ObjectKey, digest: bytes) -> bool:
         return self._digests is not None and self._digests.get(okey) == digest
@@ -312,18 +352,10 @@ class Coalescer:
         queue = self._queue
         if not queue:
             return []
-        due_heap = self._due_heap
-        while due_heap and due_heap[0][0] <= now:
-            _, s = heapq.heappop(due_heap)
-            if s > self._due_upto and s in queue:
-                self._due_upto = s
+        dl = self._deadlines
+        dl.advance(now, queue)
         bucket = self._bucket
         if bucket is not None:
-            must_heap = self._must_heap
-            while must_heap and must_heap[0][0] <= now:
-                _, s = heapq.heappop(must_heap)
-                if s > self._must_upto and s in queue:
-                    self._must_upto = s
             bucket.refill(now)
 
         out: list[WatchEvent] = []
@@ -331,15 +363,15 @@ class Coalescer:
         while queue:
             h = next(iter(queue.values()))
             seq = h.seq
-            if seq <= self._release_upto:
-                if bucket is not None and h.role == _OBJECT:
+            if seq <= dl.release_upto:
+                if bucket is not None and h.role == OBJECT:
                     bucket.take_if_any()
-            elif h.role != _OBJECT:
+            elif h.role != OBJECT:
                 pass  # bookmarks, ERRORs and exempt events wait only for their place
-            elif seq <= self._must_upto and bucket is not None:
+            elif seq <= dl.must_upto and bucket is not None:
                 if not bucket.try_take():
                     stats.forced_by_max_hold += 1
-            elif h.due <= now or seq <= self._due_upto:
+            elif h.due <= now or seq <= dl.due_upto:
                 if bucket is not None and not bucket.try_take():
                     stats.rate_limited += 1
                     break
@@ -348,57 +380,70 @@ class Coalescer:
             queue.popitem(last=False)
             self._deliver(h, now, out)
         if not queue:
-            due_heap.clear()
-            self._must_heap.clear()
-        elif len(due_heap) + len(self._must_heap) > 4 * len(queue) + 256:
-            self._compact()
+            dl.clear()
+        elif dl.oversized(len(queue)):
+            dl.rebuild(queue.values())
         return out
 
-    def _compact(self) -> None:
-        # Stale heap items (merged away or delivered) are normally dropped when their deadline
-        # passes; under a rate limit the must-heap would otherwise keep max_hold_seconds worth of
-        # them (5 s x 6,000 events/s = 30,000). Rebuild from the live entries: O(held).
-        live = [h for h in self._queue.values() if h.role == _OBJECT]
-        self._due_heap = [(h.due, h.seq) for h in live if h.due > h.first_held]
-        heapq.heapify(self._due_heap)
-        if self._bucket is not None:
-            self._must_heap = [(h.must, h.seq) for h in live]
-            heapq.heapify(self._must_heap)
-
-    def _deliver(self, h: _Held, now: float, out: list[WatchEvent]) -> None:
+    def _deliver(self, h: Held, now: float, out: list[WatchEvent]) -> None:
+        """Deliver ``h``, just taken off the front of the queue (with its tail, if it rejoins)."""
         stats = self.stats
         stats.held_now -= 1
+        if h.tail is not None:
+            joined = self._rejoin(h)
+            if joined is None:
+                return
+            h = joined
         okey = h.okey
-        event = h.event
         if okey is not None:
             if self._index.get(okey) is h:
                 del self._index[okey]
             if self._digests is not None:
-                if h.deliver_type == DELETED:
+                if h.event.type == DELETED:
                     self._digests.forget(okey)
                 else:
                     self._digests.delivered(okey, h.digest)
-            if h.deliver_type != event.type:
-                try:
-                    raw = retype(event.raw, h.deliver_type)
-                except CodecError:
-                    # client-go treats a MODIFIED of an unknown object as an add: still correct.
-                    stats.retype_failures += 1
-                else:
-                    event = WatchEvent(
-                        h.deliver_type,
-                        event.namespace,
-                        event.name,
-                        event.uid,
-                        event.resource_version,
-                        raw,
-                        event.initial_events_end,
-                    )
         elif h is self._bookmark:
             self._bookmark = None
-        out.append(event)
+        out.append(h.event)
         stats.forwarded += 1
         stats.observe_hold(max(0.0, now - h.first_held))
+
+    def _rejoin(self, head: Held) -> Held | None:
+        """``head``, an undelivered ADDED now at the front, and its tail become one entry if
+        nothing is held between them (a plain bookmark between them is dropped): an ADDED with
+        the tail's newest object, or nothing when the tail is a DELETED (the pair vanishes).
+        Else the ADDED goes alone and the tail stays, an ordinary MODIFIED or DELETED now."""
+        tail = head.tail
+        assert tail is not None
+        head.tail = tail.head = None
+        keys = iter(self._queue)
+        after = next(keys)
+        bm = self._bookmark
+        bookmark_between = bm is not None and after == bm.seq
+        if bookmark_between:
+            after = next(keys)
+        if after != tail.seq:
+            return head
+        stats = self.stats
+        if tail.event.type == DELETED:
+            raw = None
+        else:
+            try:
+                raw = retype(tail.event.raw, ADDED)
+            except CodecError:
+                stats.retype_failures += 1
+                return head
+        if bookmark_between:
+            self._drop_bookmark()
+        self._drop(tail)
+        if raw is None:
+            stats.vanished += 1
+            return None
+        stats.coalesced += 1
+        tail.event = replace(tail.event, type=ADDED, raw=raw)
+        tail.first_held = head.first_held  # the hold counts from the oldest part
+        return tail
 
     def flush(self) -> list[WatchEvent]:
         """The stream is ending: everything held, in order, now (no final state is lost)."""
@@ -407,7 +452,9 @@ class Coalescer:
         self.stats.forwarded += len(out)
         self.stats.held_now -= len(out)
         now = self._now
-        for h in self._queue.values():
+        queue = self._queue
+        while queue:
+            _, h = queue.popitem(last=False)
             self._deliver(h, now, out)
         self._reset()
         return out
@@ -425,8 +472,7 @@ class Coalescer:
     def _reset(self) -> None:
         self._queue.clear()
         self._index.clear()
-        self._due_heap.clear()
-        self._must_heap.clear()
+        self._deadlines.clear()
         self._bookmark = None
 
     # --- scheduling and introspection ----------------------------------------------------------
@@ -440,24 +486,21 @@ class Coalescer:
         if not queue:
             return None
         h = next(iter(queue.values()))
-        if h.role != _OBJECT or h.seq <= max(self._release_upto, self._must_upto):
+        dl = self._deadlines
+        if h.role != OBJECT or h.seq <= max(dl.release_upto, dl.must_upto):
             return self._now
-        bucket = self._bucket
-        if h.seq <= self._due_upto or h.due <= self._now:
-            t = _NEG_INF
+        if h.seq <= dl.due_upto or h.due <= self._now:
+            t = NEG_INF
         else:
-            due_heap = self._due_heap
-            while due_heap and due_heap[0][1] not in queue:
-                heapq.heappop(due_heap)
-            t = min(h.due, due_heap[0][0]) if due_heap else h.due
+            due = dl.earliest_due(queue)
+            t = h.due if due is None else min(h.due, due)
+        bucket = self._bucket
         if bucket is not None:
             t = max(t, bucket.time_for_token())
-            must_heap = self._must_heap
-            while must_heap and must_heap[0][1] not in queue:
-                heapq.heappop(must_heap)
-            if must_heap:
-                t = min(t, must_heap[0][0])
-        return t if t > _NEG_INF else self._now
+            must = dl.earliest_must(queue)
+            if must is not None:
+                t = min(t, must)
+        return t if t > NEG_INF else self._now
 
     @property
     def held(self) -> int:
@@ -472,6 +515,7 @@ class Coalescer:
         return max(0.0, now - min(h.first_held for h in self._queue.values()))
 
     def held_events(self) -> list[WatchEvent]:
-        """The held events in delivery order, as upstream sent them (not re-typed); for tests
+        """The held events in queue order, each as it would be delivered alone (an ADDED that
+        absorbed later states is already re-typed; a tail is its MODIFIED/DELETED); for tests
         and the admin view."""
         return [h.event for h in self._queue.values()]

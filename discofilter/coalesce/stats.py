@@ -47,7 +47,8 @@ class CoalesceStats:
     rate_limited: int = 0
     """Times delivery stopped because the token bucket was empty."""
     retype_failures: int = 0
-    """Merged ADDED events whose frame could not be re-typed (delivered as MODIFIED instead)."""
+    """Later states of an undelivered ADDED whose frame could not be re-typed: the ADDED went as
+    it came and they followed as a MODIFIED (never a MODIFIED of an object the client lacks)."""
     hold_seconds_sum: float = 0.0
     hold_count: int = 0
     hold_buckets: list[int] = field(default_factory=lambda: [0] * (len(HOLD_BUCKETS) + 1))

@@ -30,7 +30,8 @@ Checked on EVERY delivered event, which is what a client can observe:
 
 At the end: the client's state (key -> (uid, v)) equals the upstream's final state, and each
 key's delivered (rv, uid, v) sequence is a subsequence of its upstream sequence. Progress: when
-anything is held, ``ready(next_deadline())`` delivers something. Without a rate limit no event
+anything is held, ``ready(next_deadline())`` delivers something or drops a pair that vanished on
+delivery (so the stream loop never spins). Without a rate limit no event
 waits longer than ``window_seconds``.
 """
 
@@ -370,8 +371,10 @@ class Run:
         def wake_until(t: float) -> None:
             while (d := c.next_deadline()) is not None and d <= t:
                 self.now = max(self.now, d)
+                held = c.held
                 out = c.ready(self.now)
-                assert out, "ready(next_deadline()) made no progress"
+                # progress: something delivered, or a pair that vanished on delivery dropped
+                assert out or c.held < held, "ready(next_deadline()) made no progress"
                 deliver(out)
 
         try:
@@ -452,9 +455,24 @@ W = CoalescePolicy(window_seconds=0.1)
 class KeepsOldestPosition(Coalescer):
     """The tempting bug: a merged event keeps its first position (delivers RV 3 before RV 2)."""
 
-    def _merge(self, held: Any, seq: int, event: WatchEvent, digest: bytes | None) -> None:
+    def _merge(self, held: Any, seq: int, event: WatchEvent, *_: Any) -> None:
         held.event = event
         self.stats.coalesced += 1
+
+
+class CarriesCreations(Coalescer):
+    """The rule before issue 13: an undelivered ADDED merges forward past other objects'
+    events (and vanishes with its DELETED around them)."""
+
+    def _nothing_held_after(self, h: Any) -> bool:
+        return True
+
+
+def test_the_checker_catches_a_creation_carried_past_other_events() -> None:
+    history = build_history([("upd", 0, 0.0), ("upd", 1, 0.01), ("upd", 0, 0.01)])
+    check_run(Run(history, W), [])
+    with pytest.raises(AssertionError, match="client holds"):
+        check_run(Run(history, W, factory=CarriesCreations), [])
 
 
 def test_the_checker_catches_a_merge_at_the_oldest_position() -> None:

@@ -146,13 +146,68 @@ CASES: dict[str, tuple[CoalescePolicy, list[Push | Ready]]] = {
             R(0.25, "ADDED a 1", "BOOKMARK 6"),
         ],
     ),
-    "a bookmark freed by a vanishing pair goes at once": (
+    "a bookmark between a vanishing pair goes with it": (
+        # delivered alone, BOOKMARK 2 would tell the client it is at a version where a exists
         W,
         [
             P(0, ev("ADDED", "a", 1)),
             P(0.1, bookmark(2)),
             P(0.2, ev("DELETED", "a", 3)),
-            R(0.2, "BOOKMARK 2"),
+            R(0.2),
+            R(10),
+        ],
+    ),
+    "a bookmark between an ADDED and its merge goes with it": (
+        W,
+        [
+            P(0, ev("ADDED", "a", 1)),
+            P(0.1, bookmark(2)),
+            P(0.2, ev("MODIFIED", "a", 3)),
+            R(0.25, "ADDED a 3"),
+        ],
+    ),
+    "an undelivered ADDED is never carried past another object's event": (
+        W,
+        [
+            P(0, ev("ADDED", "a", 1)),
+            P(0.1, ev("MODIFIED", "b", 2)),
+            P(0.2, ev("MODIFIED", "a", 3)),
+            R(0.25, "ADDED a 1"),  # goes alone: at RV 2 the client must hold a
+            R(0.35, "MODIFIED b 2"),
+            R(0.45, "MODIFIED a 3"),
+        ],
+    ),
+    "an ADDED rejoins its later states once nothing is held between them": (
+        W,
+        [
+            P(0, ev("ADDED", "a", 1)),
+            P(0.05, ev("MODIFIED", "b", 2)),
+            P(0.1, ev("MODIFIED", "a", 3)),
+            P(0.15, ev("MODIFIED", "b", 4)),  # b moves past a's later state
+            R(0.25, "ADDED a 3"),
+            R(0.3, "MODIFIED b 4"),
+        ],
+    ),
+    "an ADDED and a DELETED with nothing held between them by then vanish": (
+        W,
+        [
+            P(0, ev("ADDED", "a", 1)),
+            P(0.05, ev("MODIFIED", "b", 2)),
+            P(0.1, ev("DELETED", "a", 3)),
+            P(0.15, ev("MODIFIED", "b", 4)),
+            R(0.25),  # progress all the same: the pair is gone
+            R(0.3, "MODIFIED b 4"),
+        ],
+    ),
+    "a vanishing pair never hides behind another object's event": (
+        W,
+        [
+            P(0, ev("ADDED", "a", 1)),
+            P(0.1, ev("MODIFIED", "b", 2)),
+            P(0.2, ev("DELETED", "a", 3)),
+            R(0.25, "ADDED a 1"),
+            R(0.35, "MODIFIED b 2"),
+            R(0.45, "DELETED a 3"),
         ],
     ),
     "the initial-events-end bookmark is never replaced": (
@@ -193,9 +248,12 @@ CASES: dict[str, tuple[CoalescePolicy, list[Push | Ready]]] = {
             P(0.01, ev("MODIFIED", "c", 5)),
             P(0.02, ev("MODIFIED", "a", 6)),
             P(0.03, ev("MODIFIED", "c", 7)),
-            R(0.1, "ADDED d 4"),
-            R(0.2, "MODIFIED a 6"),
-            R(0.3, "ADDED c 7"),
+            # c's ADDED keeps its place before d's (it may not be carried past it); c's later
+            # states merge behind
+            R(0.1, "ADDED c 3"),
+            R(0.2, "ADDED d 4"),
+            R(0.3, "MODIFIED a 6"),
+            R(0.4, "MODIFIED c 7"),
         ],
     ),
     "rate limit: bookmarks and ERRORs cost no token": (
@@ -346,14 +404,28 @@ def test_exempt_event_stops_merging_across_it() -> None:
     assert brief(c.flush()) == ["ADDED a 1", "MODIFIED a 2", "MODIFIED a 3"]
 
 
-def test_retype_failure_delivers_the_modified_and_counts() -> None:
+def test_a_frame_that_cannot_be_retyped_never_merges_into_an_added() -> None:
     stats = CoalesceStats()
     c = Coalescer(W, stats=stats)
     c.push(ev("ADDED", "a", 1), 0)
     c.push(WatchEvent("MODIFIED", "a", "a", "uid-a", "2", b"{garbage\n"), 0.1)
-    (out,) = c.ready(0.25)
+    assert brief(c.ready(0.25)) == ["ADDED a 1"]  # never a MODIFIED of an object it lacks
+    (out,) = c.ready(0.35)
     assert out.type == "MODIFIED" and out.raw == b"{garbage\n"
     assert stats.retype_failures == 1
+
+
+def test_a_tail_that_cannot_be_retyped_follows_its_added() -> None:
+    stats = CoalesceStats()
+    c = Coalescer(W, stats=stats)
+    c.push(ev("ADDED", "a", 1), 0)
+    c.push(ev("MODIFIED", "b", 2), 0.05)
+    c.push(WatchEvent("MODIFIED", "a", "a", "uid-a", "3", b"{garbage\n"), 0.1)
+    c.push(ev("MODIFIED", "b", 4), 0.15)  # nothing between a's ADDED and its tail any more
+    assert brief(c.ready(0.25)) == ["ADDED a 1"]
+    assert [e.raw for e in c.ready(0.35)] == [b"{garbage\n", ev("MODIFIED", "b", 4).raw]
+    assert stats.retype_failures == 1
+    _check_conservation(stats)
 
 
 def test_protobuf_frames_are_retyped_too() -> None:
@@ -423,7 +495,8 @@ def test_rate_limited_backlog_is_bounded_by_objects_not_events() -> None:
         for e in c.ready(now):
             last[e.name] = int(e.resource_version)
         assert c.held <= 20
-        assert len(c._due_heap) + len(c._must_heap) <= 4 * c.held + 256 + 2
+        dl = c._deadlines
+        assert len(dl.due_heap) + len(dl.must_heap) <= 4 * c.held + 256 + 2
     assert c.stats.forwarded < 150  # 10/s for 5 s, the burst, and the max-hold releases
     for e in c.flush():
         last[e.name] = int(e.resource_version)
