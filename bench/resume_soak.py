@@ -45,6 +45,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from discofilter.sim.history import StoredEvent
 from discofilter.sim.server import Simulator
+from tests.component.churn.informer_asyncio import list_pods  # the tests' paged LIST
 
 MESH = {"istio-injection": "enabled"}
 ENROLLED = [f"mesh-{i}" for i in range(4)]
@@ -138,21 +139,7 @@ class Watcher:
                         await asyncio.sleep(self.rng.uniform(0.2, 3.0))
 
     async def _list(self, api: client.CoreV1Api) -> None:
-        items: dict[Key, tuple[str, str]] = {}
-        cont = ""
-        while True:
-            if cont:
-                page = await api.list_pod_for_all_namespaces(limit=500, _continue=cont)
-            else:
-                page = await api.list_pod_for_all_namespaces(limit=500)
-            for p in page.items:
-                m = p.metadata
-                items[(m.namespace, m.name)] = (m.uid, m.resource_version)
-            cont = page.metadata._continue
-            if not cont:
-                break
-        self.cache = items
-        self.rv = int(page.metadata.resource_version)
+        self.cache, self.rv = await list_pods(api)
         self.after_bookmark = False
         self._advance(self.rv)
         self.mismatch = set()

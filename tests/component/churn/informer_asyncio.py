@@ -22,6 +22,24 @@ from kubernetes_asyncio.client.exceptions import ApiException
 Key = tuple[str, str]
 
 
+async def list_pods(api: client.CoreV1Api) -> tuple[dict[Key, tuple[str, str]], int]:
+    """Every pod by paged LIST (``limit=500`` like client-go): key -> (uid, resourceVersion),
+    and the list's resourceVersion."""
+    items: dict[Key, tuple[str, str]] = {}
+    cont = ""
+    while True:
+        if cont:
+            page = await api.list_pod_for_all_namespaces(limit=500, _continue=cont)
+        else:
+            page = await api.list_pod_for_all_namespaces(limit=500)
+        for p in page.items:
+            m = p.metadata
+            items[(m.namespace, m.name)] = (m.uid, m.resource_version)
+        cont = page.metadata._continue
+        if not cont:
+            return items, int(page.metadata.resource_version)
+
+
 @dataclass
 class AsyncioInformer:
     base_url: str
@@ -51,21 +69,8 @@ class AsyncioInformer:
                     pass
 
     async def _list(self, api: client.CoreV1Api) -> None:
-        items: dict[Key, tuple[str, str]] = {}
-        cont = ""
-        while True:
-            if cont:
-                page = await api.list_pod_for_all_namespaces(limit=500, _continue=cont)
-            else:
-                page = await api.list_pod_for_all_namespaces(limit=500)
-            for p in page.items:
-                m = p.metadata
-                items[(m.namespace, m.name)] = (m.uid, m.resource_version)
-            if not page.metadata._continue:
-                break
-            cont = page.metadata._continue
-        self.cache = items
-        self._advance(int(page.metadata.resource_version))
+        self.cache, rv = await list_pods(api)
+        self._advance(rv)
         self.relists += 1
         self.synced.set()
 
