@@ -245,7 +245,7 @@ class ResumingClient:
         self.bookmarks_asked = 0
         self.read = 0
         r = self.rng.random()
-        self.budget = None if r < 0.2 else self.rng.randint(0, 12)
+        self.budget = None if r < 0.2 else self.rng.randint(1, 12)
         self.at_bookmark = 0.2 <= r < 0.45
 
     def hang_up(self) -> None:
