@@ -17,8 +17,9 @@ The contract (DESIGN.md contract 2), in the style of client-go's SharedInformer 
   objects (namespace, name, uid) it holds are exactly those the upstream held at that version.
   So wherever a client hangs up, the upstream's replay from its last version fits what it holds:
   an ADDED for an object it lacks, a MODIFIED or DELETED for one it holds, never the reverse.
-  Only MODIFIED states are ever skipped (issue 13: a client got MODIFIEDs for objects whose
-  ADDED had been carried past the version it resumed from).
+  Intermediate states may be skipped; a creation and its deletion only together, when no
+  delivered version falls between them. (Issue 13: a client got MODIFIEDs for objects whose
+  ADDED had been carried past the version it resumed from.)
 * SKIPPED STATES. Several events of one object (namespace, name, uid) that are held together merge
   into one carrying the NEWEST object: MODIFIED+MODIFIED -> MODIFIED; MODIFIED+DELETED -> DELETED
   (until the DELETED's version the client holds the object, as the upstream does). An ADDED
