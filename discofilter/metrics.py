@@ -46,8 +46,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from discofilter import __version__
-from discofilter.admin.state import KindCounters
 from discofilter.coalesce import CoalesceStatsTable
+from discofilter.telemetry.counters import KindCounters
 
 PREFIX = "discofilter"
 

@@ -30,8 +30,8 @@ from discofilter.admin import messages
 from discofilter.admin.state import AdminState
 from discofilter.clock import Clock, SystemClock
 from discofilter.errors import ConfigError
-from discofilter.explain import candidates
-from discofilter.explain.compare import NamespaceFacts, compare
+from discofilter.filter import candidates
+from discofilter.filter.dryrun import NamespaceFacts, compare
 from discofilter.filter.selectors import SelectorSet
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,10 @@ from collections.abc import Mapping, Sequence
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from discofilter._generated.discofilter.v1 import admin_pb2 as pb
-from discofilter.admin.decisions import (
+from discofilter.admin.state import AdminState, NamespaceView, StreamView
+from discofilter.filter.dryrun import Comparison
+from discofilter.telemetry.counters import KindCounters
+from discofilter.telemetry.decisions import (
     COALESCED,
     EXPIRED,
     FILTERED,
@@ -19,8 +22,6 @@ from discofilter.admin.decisions import (
     SYNTHESIZED,
     Decision,
 )
-from discofilter.admin.state import AdminState, KindCounters, NamespaceView, StreamView
-from discofilter.explain.compare import Comparison
 
 ACTION_TO_PB: dict[str, int] = {
     FORWARDED: pb.Decision.FORWARDED,

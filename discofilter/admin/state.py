@@ -5,8 +5,9 @@ tested against an in-memory fake and never reaches into server internals. Every 
 snapshot (called per admin request, never per event) and returns plain frozen values, so a
 snapshot cannot change under a serializer while the event loop keeps forwarding.
 
-The hot-path-facing pieces the server feeds (``DecisionSampler``, ``ChurnMeter``) live beside
-this module; the server exposes them through ``decisions()`` and ``churn()``.
+The hot-path-facing collectors the server feeds (``DecisionSampler``, ``ChurnMeter``) and the
+``KindCounters`` snapshot live in ``discofilter.telemetry``, which both server and admin import;
+the server exposes them through ``decisions()``, ``churn()`` and ``counters()``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from discofilter.telemetry.counters import KindCounters
+
 if TYPE_CHECKING:
-    from discofilter.admin.decisions import DecisionSampler
     from discofilter.filter.selectors import SelectorSet
+    from discofilter.telemetry.decisions import DecisionSampler
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,21 +52,6 @@ class StreamView:
     """Wall-clock seconds since the epoch."""
     events_in: int
     events_out: int
-
-
-@dataclass(frozen=True, slots=True)
-class KindCounters:
-    """Cumulative counters of one resource kind since start."""
-
-    kind: str
-    events_in: int = 0
-    events_out: int = 0
-    events_coalesced: int = 0
-    events_suppressed: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    upstream_reconnects: int = 0
-    slow_client_closures: int = 0
 
 
 @dataclass(frozen=True, slots=True)

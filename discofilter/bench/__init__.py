@@ -8,6 +8,7 @@ official_client.py the official ``kubernetes`` client as a child process
 upstream.py        the emulator child process or a real cluster
 emulator_proc.py   the emulator child process itself (populate, churn on command)
 scenario_meta.py   what a scenario says (generated or trace), and how to build its churn
+scenario_file.py   reading a scenario file into a ScenarioMeta
 sim_scenario.py    the emulator's scenario format: selectors, non-mesh share, kinds
 trace.py           trace formats (recorder JSON lines, kubectl -w output)
 replay.py          trace replay into the emulator's Store

@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from discofilter.bench.scenario_meta import scenario_meta
+from discofilter.bench.scenario_file import scenario_meta
 from discofilter.clock import SystemClock
 
 

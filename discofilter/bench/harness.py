@@ -10,7 +10,8 @@ from typing import Any
 from discofilter.bench.outputs import write_outputs
 from discofilter.bench.results import render_table
 from discofilter.bench.runner import RunSpec, Upstream, run
-from discofilter.bench.scenario_meta import ScenarioMeta, scenario_meta
+from discofilter.bench.scenario_file import scenario_meta
+from discofilter.bench.scenario_meta import ScenarioMeta
 from discofilter.bench.upstream import EmulatorUpstream
 
 

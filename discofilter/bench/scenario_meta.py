@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
-
 from discofilter.clock import Clock
 from discofilter.errors import ConfigError
 
@@ -82,7 +80,7 @@ class TraceChurn:
         return dict(self.replayer.counts)
 
 
-def _trace_meta(path: Path, doc: dict[str, Any]) -> ScenarioMeta:
+def trace_meta(path: Path, doc: dict[str, Any]) -> ScenarioMeta:
     from discofilter.bench.trace import read_trace
 
     trace_path = (path.parent / str(doc["trace"])).resolve()
@@ -119,20 +117,3 @@ def _selectors(path: Path, doc: dict[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(sels, list) or not sels:
         raise ConfigError(f"{path}: discoverySelectors: expected a non-empty list of selectors")
     return [dict(s) for s in sels]
-
-
-def scenario_meta(path: Path, *, non_mesh_share: float | None = None) -> ScenarioMeta:
-    """Read ``path``; ``non_mesh_share`` overrides a generated scenario's share of churn."""
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: {e}") from e
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    if "trace" in doc:
-        if non_mesh_share is not None:
-            raise ConfigError(f"{path}: --non-mesh-share does not apply to a trace scenario")
-        return _trace_meta(path, doc)
-    from discofilter.bench.sim_scenario import generated_meta
-
-    return generated_meta(path, doc, non_mesh_share)

@@ -26,7 +26,7 @@ import aiohttp
 
 from discofilter.bench.processes import isolate_children
 from discofilter.bench.runner import ModeRun, RunSpec, run
-from discofilter.bench.scenario_meta import scenario_meta
+from discofilter.bench.scenario_file import scenario_meta
 from discofilter.bench.targets import DIRECT, DISCOFILTER
 from discofilter.bench.upstream import EmulatorUpstream
 from discofilter.demo.view import Sample, noisiest, render_frame, render_line, render_summary

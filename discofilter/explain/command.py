@@ -17,11 +17,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 from typing import Any
 
 from discofilter.config import load_config_file
 from discofilter.errors import ConfigError, UpstreamError
-from discofilter.explain import candidates
 from discofilter.explain.cluster import (
     COUNTED,
     ClusterReader,
@@ -30,8 +30,9 @@ from discofilter.explain.cluster import (
     make_api_client,
     read_istio_mesh,
 )
-from discofilter.explain.compare import NamespaceFacts, compare, term_names
 from discofilter.explain.render import Explanation, SelectorSource, render
+from discofilter.filter import candidates
+from discofilter.filter.dryrun import NamespaceFacts, compare, term_names
 from discofilter.filter.enrollment import DEFAULT_ALWAYS_ENROLLED
 from discofilter.filter.selectors import SelectorSet
 
@@ -114,6 +115,16 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def selectors_from_file(path: str | Path) -> SelectorSet | None:
+    """A candidate selector set from a file in any shape ``filter.candidates`` accepts."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ConfigError(f"{p}: {e.strerror}") from e
+    return candidates.from_yaml_text(text, str(p))
+
+
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
     return 2
@@ -133,7 +144,7 @@ def _candidate(
         always = frozenset(cfg.enrollment.always_enrolled)
         parts.append(args.config)
     if args.discovery_selectors:
-        file_sets.append(candidates.from_file(args.discovery_selectors))
+        file_sets.append(selectors_from_file(args.discovery_selectors))
         parts.append(args.discovery_selectors)
     if args.selector:
         parts.append("--selector")
@@ -147,7 +158,7 @@ async def _baseline(
     args: argparse.Namespace, reader: ClusterReader
 ) -> tuple[SelectorSet | None, SelectorSource]:
     if args.baseline_selector or args.baseline_file:
-        file_sets = [candidates.from_file(args.baseline_file)] if args.baseline_file else []
+        file_sets = [selectors_from_file(args.baseline_file)] if args.baseline_file else []
         sel = candidates.combine(args.baseline_selector, file_sets)
         what = ", ".join(
             p

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import yaml
 
-from discofilter.explain.compare import Comparison, NamespaceRow
+from discofilter.filter.dryrun import Comparison, NamespaceRow
 
 API_VERSION = "discofilter.io/v1alpha1"
 KIND = "SelectorExplanation"

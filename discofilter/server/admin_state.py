@@ -11,15 +11,15 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from discofilter import __version__
-from discofilter.admin.decisions import DecisionSampler
 from discofilter.admin.state import (
-    KindCounters,
     NamespaceView,
     ProcessInfo,
     Readiness,
     StreamView,
 )
 from discofilter.filter.selectors import SelectorSet
+from discofilter.telemetry.counters import KindCounters
+from discofilter.telemetry.decisions import DecisionSampler
 
 if TYPE_CHECKING:
     from discofilter.server.app import ProxyServer

@@ -29,8 +29,6 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from discofilter import classify as cls
-from discofilter.admin.churn import ChurnMeter
-from discofilter.admin.decisions import DecisionSampler
 from discofilter.clock import Clock, SystemClock
 from discofilter.coalesce import CoalesceStatsTable
 from discofilter.config import Config
@@ -47,6 +45,8 @@ from discofilter.server.responses import status_response
 from discofilter.server.served_versions import ServedVersions
 from discofilter.server.streams import StreamHooks, StreamRegistry, WatchStream
 from discofilter.server.watch_stream import Stage
+from discofilter.telemetry.churn import ChurnMeter
+from discofilter.telemetry.decisions import DecisionSampler
 from discofilter.upstream.client import Upstream
 from discofilter.upstream.discovery import discover_namespaced
 

@@ -26,10 +26,10 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from discofilter.admin.churn import ChurnMeter
-from discofilter.admin.decisions import DecisionSampler
 from discofilter.filter.enrollment import EnrollmentChange
 from discofilter.metrics import KindMetrics
+from discofilter.telemetry.churn import ChurnMeter
+from discofilter.telemetry.decisions import DecisionSampler
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)

@@ -38,7 +38,6 @@ from typing import Protocol
 import aiohttp
 from aiohttp import web
 
-from discofilter.admin.decisions import FILTERED, FORWARDED, Decision
 from discofilter.coalesce import CoalesceStats
 from discofilter.codec import TableWatchFilter, encode_error_event
 from discofilter.codec.base import FrameDecoder
@@ -46,6 +45,7 @@ from discofilter.errors import CodecError
 from discofilter.model import BOOKMARK, ERROR, WatchEvent
 from discofilter.server.streams import StreamHooks, WatchStream
 from discofilter.status import expired_message, status_dict
+from discofilter.telemetry.decisions import FILTERED, FORWARDED, Decision
 
 log = logging.getLogger(__name__)
 

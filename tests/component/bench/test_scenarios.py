@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from discofilter.bench.scenario_meta import scenario_meta
+from discofilter.bench.scenario_file import scenario_meta
 from discofilter.bench.sim_scenario import (
     DEFAULT_SELECTORS,
     _enrolled_groups,

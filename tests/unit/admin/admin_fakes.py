@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from discofilter.admin.decisions import DecisionSampler
 from discofilter.admin.state import (
-    KindCounters,
     NamespaceView,
     ProcessInfo,
     Readiness,
     StreamView,
 )
-from discofilter.explain.candidates import from_strings
-from discofilter.explain.compare import enrollment
+from discofilter.filter.candidates import from_strings
+from discofilter.filter.dryrun import enrollment
 from discofilter.filter.selectors import SelectorSet
+from discofilter.telemetry.counters import KindCounters
+from discofilter.telemetry.decisions import DecisionSampler
 
 ALWAYS = frozenset({"istio-system"})
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from discofilter.errors import ConfigError, SelectorError
-from discofilter.explain import candidates
-from discofilter.explain.compare import NamespaceFacts, compare
+from discofilter.explain.command import selectors_from_file
+from discofilter.filter import candidates
+from discofilter.filter.dryrun import NamespaceFacts, compare
 
 LABELS = {"env": "prod", "istio-injection": "enabled"}
 
@@ -38,7 +39,7 @@ def test_no_discovery_selectors_means_all() -> None:
 def test_combine_ors_flags_and_files(tmp_path: Path) -> None:
     f = tmp_path / "mesh.yaml"
     f.write_text(SHAPES["istio-values"])
-    sel = candidates.combine(["team=ci"], [candidates.from_file(f)])
+    sel = candidates.combine(["team=ci"], [selectors_from_file(f)])
     assert sel is not None
     assert [str(s) for s in sel.selectors] == ["team=ci", "env=prod"]
     assert candidates.combine().selectors == ()
@@ -55,7 +56,7 @@ def test_bad_shapes_raise_selector_error(text: str) -> None:
 
 def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
-        candidates.from_file(tmp_path / "nope.yaml")
+        selectors_from_file(tmp_path / "nope.yaml")
     with pytest.raises(ConfigError):
         candidates.from_yaml_text("a: [")
 

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from discofilter.admin.churn import ChurnMeter
-from discofilter.admin.decisions import FILTERED, Decision, DecisionSampler
 from discofilter.clock import FakeClock
+from discofilter.telemetry.churn import ChurnMeter
+from discofilter.telemetry.decisions import FILTERED, Decision, DecisionSampler
 
 
 def _d(i: int) -> Decision:

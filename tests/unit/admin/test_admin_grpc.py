@@ -13,11 +13,11 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from discofilter._generated.discofilter.v1 import admin_pb2 as pb
 from discofilter._generated.discofilter.v1 import admin_pb2_grpc as pb_grpc
-from discofilter.admin.decisions import FILTERED, FORWARDED, Decision
 from discofilter.admin.grpc_server import start_admin_grpc
 from discofilter.admin.state import Readiness
 from discofilter.clock import FakeClock
 from discofilter.errors import ConfigError
+from discofilter.telemetry.decisions import FILTERED, FORWARDED, Decision
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING

@@ -1,6 +1,8 @@
-"""Candidate selector sets for a dry-run, from flags, YAML text or a file.
+"""Candidate selector sets for a dry-run, from flags or YAML text (pure: the CLI reads files).
 
-Accepted shapes, so an SRE can point the dry-run at whatever file they already have:
+Shared by ``discofilter selectors explain`` (``explain.command.selectors_from_file`` reads the
+file) and the gRPC ``ExplainSelectors`` call. Accepted shapes, so an SRE can point the
+dry-run at whatever file they already have:
 
 * ``--selector`` strings in kubectl syntax, each one OR-term (as ``discofilter serve --selector``);
 * a discofilter config file: top-level ``discoverySelectors`` (Istio's meshConfig shape);
@@ -16,7 +18,6 @@ as ``None``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -78,15 +79,6 @@ def from_yaml_text(text: str, where: str = "selectors") -> SelectorSet | None:
     if found is _MISSING or found is None:
         return None
     return from_discovery_selectors(found, f"{where}: discoverySelectors")
-
-
-def from_file(path: str | Path) -> SelectorSet | None:
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise ConfigError(f"{p}: {e.strerror}") from e
-    return from_yaml_text(text, str(p))
 
 
 def combine(
