@@ -13,7 +13,7 @@
 # * glibc malloc thresholds fixed (DESIGN anchor figures: the default dynamic thresholds made
 #   the proxy fault its 64-128 KiB buffers in again and again, 50-110k page faults per 325 MB;
 #   fixing both removed ~2-3 us per event). Same values as `serve`'s own mallopt
-#   (discofilter/server/malloc.py), set here so every process in the image gets them.
+#   (discofilter/server/tuning/malloc.py), set here so every process in the image gets them.
 
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 

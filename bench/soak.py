@@ -54,7 +54,7 @@ async def proxy_child(upstream: str, port: int, interval: float) -> None:
 
     from discofilter.config import Config, with_overrides
     from discofilter.metrics import Metrics
-    from discofilter.server.app import ProxyServer
+    from discofilter.server.proxy import ProxyServer
     from discofilter.upstream.client import Upstream
     from discofilter.upstream.target import UpstreamTarget
 
@@ -85,7 +85,7 @@ async def proxy_child(upstream: str, port: int, interval: float) -> None:
 
 
 def run_child(args: argparse.Namespace) -> None:
-    from discofilter.server.malloc import tune_malloc
+    from discofilter.server.tuning.malloc import tune_malloc
 
     tune_malloc()
     import uvloop

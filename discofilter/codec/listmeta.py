@@ -1,7 +1,7 @@
 """A protobuf list body's ``metadata.resourceVersion`` without decoding its items (pure).
 
 The proxy remembers under which enrollment it filtered each list it served, keyed by this
-version (server/served_versions.py). JSON lists get theirs from the filter's own parse
+version (server/namespaces/served.py). JSON lists get theirs from the filter's own parse
 (``jsonlist.filter_json_list_versioned``).
 """
 

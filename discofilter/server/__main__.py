@@ -1,5 +1,5 @@
 """``python -m discofilter.server [serve flags]``: the proxy without the other subcommands."""
 
-from discofilter.server.command import main
+from discofilter.cli.serve import main
 
 raise SystemExit(main())

@@ -22,7 +22,7 @@ from discofilter.telemetry.counters import KindCounters
 from discofilter.telemetry.decisions import DecisionSampler
 
 if TYPE_CHECKING:
-    from discofilter.server.app import ProxyServer
+    from discofilter.server.proxy import ProxyServer
 
 
 class ProxyAdminState:

@@ -57,12 +57,12 @@ from discofilter.clock import Clock
 from discofilter.config import Config, camel, check_security
 from discofilter.errors import ConfigError, UpstreamError
 from discofilter.filter.enrollment import Enrollment, EnrollmentChange
-from discofilter.server.coalescing import stage_factory
-from discofilter.server.namespace_watch import FLIP_RV_UNKNOWN
-from discofilter.server.streams import WatchStream
+from discofilter.server.namespaces.informer import FLIP_RV_UNKNOWN
+from discofilter.server.streams.registry import WatchStream
+from discofilter.server.streams.stages import stage_factory
 
 if TYPE_CHECKING:
-    from discofilter.server.app import ProxyServer
+    from discofilter.server.proxy import ProxyServer
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from discofilter.codec.k8sproto import encode_watch_frame
 from discofilter.config import Config, with_overrides
-from discofilter.server.app import ProxyServer
+from discofilter.server.proxy import ProxyServer
 from discofilter.upstream.client import Upstream
 from discofilter.upstream.target import OwnCredentials, TlsSettings, UpstreamTarget
 

@@ -18,7 +18,7 @@ from discofilter.clock import FakeClock
 from discofilter.config import Config, check_security, with_overrides
 from discofilter.errors import ConfigError
 from discofilter.logs import JsonFormatter, TextFormatter
-from discofilter.server.tls import generate_self_signed, server_ssl_context
+from discofilter.server.tuning.tls import generate_self_signed, server_ssl_context
 from discofilter.upstream.target import OwnCredentials, TlsSettings
 from discofilter.upstream.token import TokenFile
 from tests.reliability.fakes import (

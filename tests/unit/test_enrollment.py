@@ -118,7 +118,7 @@ def test_invariant_matches_recomputation(ops: list[tuple[str, dict[str, str] | N
 
 
 def test_registry_ends_only_streams_that_saw_the_namespace() -> None:
-    from discofilter.server.streams import StreamRegistry, WatchStream
+    from discofilter.server.streams.registry import StreamRegistry, WatchStream
 
     reg = StreamRegistry()
     dropped_late, delivered_a, untouched = (

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 CHILD = """
 import gc
-from discofilter.server.gc_tuning import GEN0_THRESHOLD, tune_gc
+from discofilter.server.tuning.gc import GEN0_THRESHOLD, tune_gc
 before = gc.get_threshold()
 alive = [[] for _ in range(100)]  # container objects alive at start-up: frozen, not scanned
 tune_gc()

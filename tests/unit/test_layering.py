@@ -114,6 +114,8 @@ def test_pure_module_imports_no_io(path: Path) -> None:
     ids=lambda v: str(v.relative_to(PKG)) if isinstance(v, Path) else v,
 )
 def test_no_wrong_way_arrow(importer: str, path: Path) -> None:
+    if path.name == "__main__.py":
+        return  # ``python -m discofilter.server`` is an entry point: it calls the CLI layer
     bad = _hits(_imports(path), WRONG_WAY[importer])
     assert not bad, f"{path.relative_to(PKG)} imports {bad}: that arrow runs the wrong way"
 
@@ -157,7 +159,7 @@ def test_cycle_finder_finds_a_cycle() -> None:
 
 KNOWN_CYCLE_EDGES = {
     # (importer, imported) edges of cycles still being cut (issue 14); each one goes.
-    ("discofilter.server.filtered_watch", "discofilter.server.app"),
+    ("discofilter.server.front.watches", "discofilter.server.proxy"),
     ("discofilter.sim.encoding", "discofilter.sim.protobuf_encoding"),
 }
 

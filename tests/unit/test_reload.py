@@ -10,7 +10,7 @@ from discofilter.config import Config, load_config_text
 from discofilter.filter.enrollment import Enrollment, EnrollmentChange
 from discofilter.filter.selectors import SelectorSet, parse_label_selector
 from discofilter.server.reload import ConfigFileWatch, restart_only_changes, stream_changes
-from discofilter.server.streams import WatchStream
+from discofilter.server.streams.registry import WatchStream
 
 MESH = {"istio-injection": "enabled"}
 

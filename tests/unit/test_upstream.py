@@ -10,7 +10,7 @@ import pytest
 
 from discofilter.clock import FakeClock
 from discofilter.errors import ConfigError, UpstreamError
-from discofilter.server.tls import generate_self_signed
+from discofilter.server.tuning.tls import generate_self_signed
 from discofilter.upstream.client import build_ssl_context
 from discofilter.upstream.discovery import namespaced_from_resource_list
 from discofilter.upstream.incluster import in_cluster_available, load_in_cluster

@@ -3,7 +3,7 @@
 relabel-quiet-kinds enrolls three namespaces whose EndpointSlices never change afterwards. The
 pods watch converges (410, relist); the endpointslices watch must too, although no EndpointSlice
 event from those namespaces ever crosses the proxy: a stream that resumed from its client's LIST
-ends with 410 when a namespace created before that LIST joins (server/streams.py).
+ends with 410 when a namespace created before that LIST joins (server/streams/registry.py).
 """
 
 from __future__ import annotations

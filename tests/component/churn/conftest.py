@@ -22,7 +22,7 @@ from discofilter.admin.http import make_admin_app
 from discofilter.config import Config, with_overrides
 from discofilter.metrics import Metrics
 from discofilter.server.admin_state import ProxyAdminState
-from discofilter.server.app import ProxyServer
+from discofilter.server.proxy import ProxyServer
 from discofilter.sim.server import Simulator
 from discofilter.upstream.client import Upstream
 from discofilter.upstream.target import UpstreamTarget

@@ -10,7 +10,7 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 
 from discofilter.config import Config, with_overrides
-from discofilter.server.app import ProxyServer
+from discofilter.server.proxy import ProxyServer
 from discofilter.sim.server import Simulator
 from discofilter.upstream.client import Upstream
 from discofilter.upstream.target import OwnCredentials, UpstreamTarget

@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from discofilter.codec import JsonWatchDecoder
-from discofilter.server.streams import WatchStream
-from discofilter.server.watch_stream import WatchPump
+from discofilter.server.streams.pump import WatchPump
+from discofilter.server.streams.registry import WatchStream
 
 
 def line(type_: str, ns: str, name: str, rv: int) -> bytes:

@@ -43,7 +43,7 @@ from discofilter.coalesce import Coalescer, CoalesceStats
 from discofilter.codec import decoder_for
 from discofilter.codec.base import FrameDecoder
 from discofilter.model import ADDED, BOOKMARK, DELETED, ERROR, MODIFIED, WatchEvent
-from discofilter.server.streams import WatchStream
+from discofilter.server.streams.registry import WatchStream
 from discofilter.sim.server import Simulator
 from discofilter.sim.store import Store
 from tests.component.proxy.conftest import JSON, MESH, PROTOBUF, Rig, pod, start_rig, stop_rig

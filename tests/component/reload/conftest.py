@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from discofilter.cli.serve import effective_config, register
 from discofilter.clock import FakeClock
 from discofilter.config import Config, with_overrides
 from discofilter.metrics import Metrics
-from discofilter.server.command import effective_config, register
 from discofilter.server.reload import ConfigReloader
 from tests.component.proxy.conftest import MESH, Rig, start_rig, stop_rig
 

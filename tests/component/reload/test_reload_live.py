@@ -85,7 +85,8 @@ async def test_a_namespace_leaving_ends_streams_that_delivered_it(rr: ReloadRig)
         pods, t1 = await open_watch(s, f"{rig.url}/api/v1/pods?watch=1&resourceVersion={rv}", "")
         # Watched from "" the configmaps stream carries its client's whole state itself, and it
         # never delivers anything from mesh-a/mesh-b: exact after they leave. (A stream resumed
-        # from a LIST would end: that LIST may have shown their ConfigMaps; server/streams.py.)
+        # from a LIST would end: that LIST may have shown their ConfigMaps;
+        # server/streams/registry.py.)
         cms, t2 = await open_watch(s, f"{rig.url}/api/v1/configmaps?watch=1", "")
         rig.pod("p1", "mesh-b")
         cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}

@@ -1,10 +1,12 @@
 """The ``discofilter`` command line: one subcommand per public entry point.
 
-Each subcommand lives beside the code it drives and exposes ``register(subparsers)``, which adds
-its parser and sets ``func`` (``args -> exit code``). Only the module of the command being run is
-imported: ``serve`` must not pay for the benchmark's matplotlib or explain's kubernetes_asyncio
-(measured: importing every command module cost ~190 ms and ~30 MB RSS in each proxy worker).
-The other commands get a one-line placeholder parser so ``discofilter --help`` still lists them.
+``serve`` is in this layer (``cli/serve.py``: flags → ``Config``; the server package parses no
+arguments). The other subcommands live beside the code they drive. Each exposes
+``register(subparsers)``, which adds its parser and sets ``func`` (``args -> exit code``). Only
+the module of the command being run is imported: ``serve`` must not pay for the benchmark's
+matplotlib or explain's kubernetes_asyncio (measured: importing every command module cost
+~190 ms and ~30 MB RSS in each proxy worker). The other commands get a one-line placeholder
+parser so ``discofilter --help`` still lists them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from discofilter.logs import add_logging_flags, setup_logging
 
 # command -> (module that registers it, one-line help); order is the order of `--help`.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "serve": ("discofilter.server.command", "run the namespace-filtering proxy"),
+    "serve": ("discofilter.cli.serve", "run the namespace-filtering proxy"),
     "sim": ("discofilter.sim.command", "run the Kubernetes API emulator"),
     "demo": ("discofilter.demo.command", "emulator + churn + proxy + two watchers, side by side"),
     "bench": ("discofilter.bench.command", "benchmark: direct vs discofilter vs kubectl proxy"),

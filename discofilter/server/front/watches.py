@@ -22,18 +22,18 @@ from discofilter.classify import FilteredWatch
 from discofilter.codec import decoder_for, encode_error_event, prune_managed_fields_json
 from discofilter.codec.mediatype import is_json
 from discofilter.errors import CodecError
-from discofilter.server.headers import forward_headers
-from discofilter.server.negotiation import wants_table
-from discofilter.server.passthrough import relay_response
-from discofilter.server.responses import status_response
-from discofilter.server.streams import RESUMED_OPAQUE, WatchStream
-from discofilter.server.watch_stream import WatchPump
+from discofilter.server.front.accept import wants_table
+from discofilter.server.front.headers import forward_headers
+from discofilter.server.front.passthrough import relay_response
+from discofilter.server.front.responses import status_response
+from discofilter.server.streams.pump import WatchPump
+from discofilter.server.streams.registry import RESUMED_OPAQUE, WatchStream
 from discofilter.status import expired_message, status_dict
 
 if TYPE_CHECKING:
-    from discofilter.server.app import ProxyServer
+    from discofilter.server.proxy import ProxyServer
 
-log = logging.getLogger("discofilter.server.app")  # one logger name for watch open/close lines
+log = logging.getLogger("discofilter.server.proxy")  # one logger name for watch open/close lines
 
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 PROTOBUF_WATCH = PROTOBUF + ";stream=watch"
@@ -71,7 +71,7 @@ def served_before_flip(proxy: ProxyServer, request: web.Request) -> bool:
     """True when the version the watch resumes from was served (a filtered LIST, or the last
     event of an earlier stream) under an older enrollment than the current one: a flip whose own
     resourceVersion is not newer, applied late because the namespace watch lagged, still leaves
-    that client's state stale (server/served_versions.py)."""
+    that client's state stale (server/namespaces/served.py)."""
     gen = proxy.served.generation_of(request.query.get("resourceVersion", ""))
     return gen is not None and gen < proxy.enrollment_generation
 

@@ -15,7 +15,7 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
-from discofilter.server.headers import forward_headers
+from discofilter.server.front.headers import forward_headers
 
 
 async def relay_response(

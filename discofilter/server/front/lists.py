@@ -17,8 +17,8 @@ from multidict import CIMultiDict
 
 from discofilter.codec import filter_list_versioned
 from discofilter.errors import CodecError
-from discofilter.server.headers import forward_headers
-from discofilter.server.responses import status_response
+from discofilter.server.front.headers import forward_headers
+from discofilter.server.front.responses import status_response
 from discofilter.upstream.client import Upstream
 
 

@@ -43,7 +43,7 @@ from discofilter.codec import TableWatchFilter, encode_error_event
 from discofilter.codec.base import FrameDecoder
 from discofilter.errors import CodecError
 from discofilter.model import BOOKMARK, ERROR, WatchEvent
-from discofilter.server.streams import StreamHooks, WatchStream
+from discofilter.server.streams.registry import StreamHooks, WatchStream
 from discofilter.status import expired_message, status_dict
 from discofilter.telemetry.decisions import FILTERED, FORWARDED, Decision
 

@@ -35,16 +35,16 @@ from discofilter.config import Config
 from discofilter.errors import UpstreamError
 from discofilter.filter.enrollment import Enrollment, EnrollmentChange
 from discofilter.metrics import Metrics
-from discofilter.server.coalescing import stage_factory
-from discofilter.server.filtered_list import filtered_list
-from discofilter.server.filtered_watch import filtered_watch
-from discofilter.server.namespace_watch import NamespaceWatcher
-from discofilter.server.negotiation import filterable_accept
-from discofilter.server.passthrough import read_body, relay_response, upstream_headers
-from discofilter.server.responses import status_response
-from discofilter.server.served_versions import ServedVersions
-from discofilter.server.streams import StreamHooks, StreamRegistry, WatchStream
-from discofilter.server.watch_stream import Stage
+from discofilter.server.front.accept import filterable_accept
+from discofilter.server.front.lists import filtered_list
+from discofilter.server.front.passthrough import read_body, relay_response, upstream_headers
+from discofilter.server.front.responses import status_response
+from discofilter.server.front.watches import filtered_watch
+from discofilter.server.namespaces.informer import NamespaceWatcher
+from discofilter.server.namespaces.served import ServedVersions
+from discofilter.server.streams.pump import Stage
+from discofilter.server.streams.registry import StreamHooks, StreamRegistry, WatchStream
+from discofilter.server.streams.stages import stage_factory
 from discofilter.telemetry.churn import ChurnMeter
 from discofilter.telemetry.decisions import DecisionSampler
 from discofilter.upstream.client import Upstream
