@@ -146,7 +146,7 @@ async def _create(s: aiohttp.ClientSession, url: str, path: str, obj: dict[str, 
 async def test_200_concurrent_watches_without_memory_growth(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from discofilter.server.streams.registry import pump as watch_stream
+    from discofilter.server.streams import pump as watch_stream
 
     # Departed clients on a quiet stream are noticed at the idle check (15 s in production).
     monkeypatch.setattr(watch_stream, "IDLE_CHECK_SECONDS", 0.05)

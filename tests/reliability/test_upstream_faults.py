@@ -245,7 +245,7 @@ async def test_unreachable_upstream_at_startup(upstream: str, needle: str) -> No
 
 async def test_no_task_or_fd_leak_across_faults(monkeypatch: pytest.MonkeyPatch) -> None:
     """Resets, truncations, 503s and client aborts: tasks and fds return to their baseline."""
-    from discofilter.server.streams.registry import pump as watch_stream
+    from discofilter.server.streams import pump as watch_stream
 
     # A client that leaves a quiet stream is noticed at the next idle check (15 s in production).
     monkeypatch.setattr(watch_stream, "IDLE_CHECK_SECONDS", 0.05)

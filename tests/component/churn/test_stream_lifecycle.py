@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 import pytest
 
-from discofilter.server.streams.registry import pump as watch_stream
+from discofilter.server.streams import pump as watch_stream
 from tests.component.churn.conftest import ChurnRig, kind_labels
 
 pytestmark = pytest.mark.timeout(30)

@@ -54,7 +54,7 @@ async def test_stuck_client_is_cut_off_and_others_continue() -> None:
 async def test_client_that_went_away_is_noticed_on_a_quiet_stream(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from discofilter.server.streams.registry import pump as watch_stream
+    from discofilter.server.streams import pump as watch_stream
 
     monkeypatch.setattr(watch_stream, "IDLE_CHECK_SECONDS", 0.05)
     rig = await start_rig()
