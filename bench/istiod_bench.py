@@ -59,7 +59,7 @@ from kubernetes.client.rest import ApiException
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from discofilter.bench.results import machine_info  # noqa: E402
+from discofilter.harness.results import machine_info  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
 from istiod_xds import CDS, EDS, Sidecar  # noqa: E402

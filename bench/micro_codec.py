@@ -45,10 +45,10 @@ from discofilter.codec import (  # noqa: E402
     prune_managed_fields_proto,
 )
 from discofilter.codec.jsonwatch import decode_json_event_msgspec  # noqa: E402
-from discofilter.codec.k8sproto import encode_list, encode_watch_frame  # noqa: E402
 from discofilter.codec.protowatch import unwrap_unknown  # noqa: E402
 from discofilter.codec.wire import LEN, iter_fields, text  # noqa: E402
 from discofilter.model import WatchEvent  # noqa: E402
+from discofilter.sim.k8sproto import encode_list, encode_watch_frame  # noqa: E402
 
 
 def wire_walk(frame: bytes, early_exit: bool = False) -> WatchEvent:

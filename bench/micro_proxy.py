@@ -77,7 +77,7 @@ def pod_events(events: int, content_type: str) -> list[bytes]:
     sys.path.insert(0, str(ROOT / "tests" / "unit" / "codec"))
     from codec_samples import json_event, make_pod  # type: ignore[import-not-found]
 
-    from discofilter.codec.k8sproto import encode_watch_frame
+    from discofilter.sim.k8sproto import encode_watch_frame
 
     rng = random.Random(1)
     out = []

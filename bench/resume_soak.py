@@ -30,7 +30,6 @@ import contextlib
 import json
 import os
 import random
-import socket
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -43,6 +42,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from discofilter.harness.processes import free_port
 from discofilter.sim.history import StoredEvent
 from discofilter.sim.server import Simulator
 from tests.component.churn.informer_asyncio import list_pods  # the tests' paged LIST
@@ -52,12 +52,6 @@ ENROLLED = [f"mesh-{i}" for i in range(4)]
 OTHERS = ["batch-0", "batch-1"]
 NAMES = [f"rs-{i:02d}" for i in range(30)]
 Key = tuple[str, str]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Truth:

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import sys
 import time
@@ -31,17 +30,13 @@ from typing import Any
 
 import aiohttp
 
+from discofilter.harness.processes import free_port
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCENARIO = os.path.join(ROOT, "bench", "scenarios", "soak.yaml")
 SELF = os.path.abspath(__file__)
 RESOURCES = ["/api/v1/pods", "/apis/discovery.k8s.io/v1/endpointslices", "/api/v1/services",
              "/api/v1/configmaps"]  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- the proxy child --------------------------------------------------------------------------

@@ -6,7 +6,8 @@
     ├── CodecError                   bytes that are not a valid frame, line or object
     │   └── FrameTooLarge            a frame or line over the configured limit
     ├── UpstreamError                the API server could not be reached or answered badly
-    │   └── UpstreamStatusError      the API server answered with a non-2xx Status
+    │   ├── UpstreamStatusError      the API server answered with a non-2xx Status
+    │   └── UpstreamBroken           a watch body broke mid-stream
     └── ClientTooSlow                a watch client did not drain its buffer in time
 
 Library errors (aiohttp, grpc, yaml) are mapped to these at the boundary with ``raise ... from e``.
@@ -51,3 +52,7 @@ class UpstreamStatusError(UpstreamError):
 
 class ClientTooSlow(DiscofilterError):
     """A watch client did not drain its bounded buffer in time and was cut off."""
+
+
+class UpstreamBroken(UpstreamError):
+    """The upstream body of a watch broke mid-stream (the message names the library error)."""

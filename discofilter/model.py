@@ -43,3 +43,16 @@ class WatchEvent:
     def key(self) -> tuple[str, str]:
         """The object key namespace/name (uid distinguishes re-creations)."""
         return (self.namespace, self.name)
+
+
+def rv_int(rv: object, default: int = -1) -> int:
+    """A resourceVersion as an integer, or ``default`` when it is not numeric.
+
+    Kubernetes calls resourceVersions opaque; etcd-backed ones are integers, and the proxy
+    compares them only where it must (resume checks, reload stamps, catch-up in the tools),
+    with ``default`` saying what a non-numeric one means there (0: "old", -1: "unknown").
+    """
+    try:
+        return int(str(rv))
+    except (TypeError, ValueError):
+        return default

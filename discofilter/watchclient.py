@@ -13,9 +13,10 @@ client-go's Reflector feeding a Store, so what it measures is what an informer-b
 
 Every watch frame is logged with its receive time (the injected clock's ``monotonic``), type,
 namespace, resourceVersion and size in bytes, so the harness can compute rates, bytes and the
-latency added by a proxy (by joining receive times on resourceVersion). Lines are split by hand
-from ``iter_any`` chunks: aiohttp's ``readline`` refuses lines over its 64 KiB buffer limit, and
-a large ConfigMap event is legal at 1 MiB.
+latency added by a proxy (by joining receive times on resourceVersion). Lines are split from
+``iter_any`` chunks by the codec's ``JsonWatchDecoder`` (bounded by ``max_frame_bytes``):
+aiohttp's ``readline`` refuses lines over its 64 KiB buffer limit, and a large ConfigMap event
+is legal at 1 MiB.
 
 resourceVersions are opaque to Kubernetes clients; the harness compares them as integers only to
 decide "has this watcher caught up with the upstream's final revision" — true for etcd-backed
@@ -36,6 +37,9 @@ import aiohttp
 import orjson
 
 from discofilter.clock import Clock, SystemClock
+from discofilter.codec import DEFAULT_MAX_FRAME_BYTES, JsonWatchDecoder
+from discofilter.errors import CodecError
+from discofilter.model import rv_int
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +74,6 @@ def resource(kind: str) -> Resource:
         return RESOURCES[kind]
     except KeyError:
         raise ValueError(f"unknown kind {kind!r}; known: {', '.join(sorted(RESOURCES))}") from None
-
-
-def rv_int(rv: str) -> int:
-    """A resourceVersion as an integer for catch-up checks; -1 when it is not numeric."""
-    try:
-        return int(rv)
-    except (TypeError, ValueError):
-        return -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,18 +134,6 @@ class WatchCounters:
     """ADDED/MODIFIED/DELETED frames received (the log also holds BOOKMARK and ERROR frames)."""
 
 
-def _split_lines(buf: bytearray) -> Iterator[bytes]:
-    """Yield complete newline-terminated lines from ``buf`` and remove them from it."""
-    start = 0
-    while True:
-        nl = buf.find(b"\n", start)
-        if nl < 0:
-            break
-        yield bytes(buf[start : nl + 1])
-        start = nl + 1
-    del buf[:start]
-
-
 class Watcher:
     """One informer-style LIST+WATCH of one collection against one base URL."""
 
@@ -165,6 +149,7 @@ class Watcher:
         watch_timeout_s: int = 300,
         headers: dict[str, str] | None = None,
         retry_delay_s: float = 0.2,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
     ) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
@@ -177,6 +162,8 @@ class Watcher:
         self.watch_timeout_s = watch_timeout_s
         self.headers = headers or {}
         self.retry_delay_s = retry_delay_s
+        self.max_frame_bytes = max_frame_bytes
+        """The longest watch line accepted (the codec's bound, 16 MiB by default)."""
         self.cache: dict[tuple[str, str], CacheEntry] = {}
         """Key (namespace, name) -> entry. Invariant: holds exactly the objects of the last LIST
         plus every watch event since, applied in order (DELETED removes the key)."""
@@ -203,8 +190,9 @@ class Watcher:
             except Expired:
                 self.counters.relists_410 += 1
                 need_list = True
-            except (aiohttp.ClientError, OSError, ValueError) as e:
-                # ValueError covers a truncated JSON line from a connection cut mid-frame.
+            except (aiohttp.ClientError, OSError, ValueError, CodecError) as e:
+                # ValueError and CodecError cover a truncated JSON line from a connection cut
+                # mid-frame, or one over max_frame_bytes.
                 self.counters.http_errors += 1
                 log.debug("watcher %s: %s; retrying", self.name, e)
                 await self.clock.sleep(self.retry_delay_s)
@@ -272,13 +260,14 @@ class Watcher:
                 raise aiohttp.ClientResponseError(
                     resp.request_info, resp.history, status=resp.status, message=body[:200].decode()
                 )
-            buf = bytearray()
+            # The codec's decoder splits the lines, bounded (a line over max_frame_bytes
+            # raises FrameTooLarge instead of growing a buffer without limit).
+            decoder = JsonWatchDecoder(self.max_frame_bytes)
             async for chunk in resp.content.iter_any():
                 now = self.clock.monotonic()
-                buf += chunk
-                for line in _split_lines(buf):
-                    if line.strip():
-                        self.handle_line(line, now)
+                for ev in decoder.feed(chunk):
+                    self.handle_line(ev.raw, now)
+            decoder.flush()
         self.counters.stream_ends += 1
 
     def handle_line(self, line: bytes, now: float) -> None:

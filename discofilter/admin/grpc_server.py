@@ -48,7 +48,7 @@ class AdminServicer(pb_grpc.AdminServicer):
     async def Status(
         self, request: pb.StatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.StatusResponse:
-        return messages.status_response(self._state, request.all_namespaces)
+        return messages.status_message(self._state, request.all_namespaces)
 
     async def WatchDecisions(
         self, request: pb.WatchDecisionsRequest, context: grpc.aio.ServicerContext

@@ -77,7 +77,7 @@ def kind_counters(c: KindCounters) -> pb.KindCounters:
     )
 
 
-def status_response(state: AdminState, all_namespaces: bool) -> pb.StatusResponse:
+def status_message(state: AdminState, all_namespaces: bool) -> pb.StatusResponse:
     info = state.info()
     ready = state.readiness()
     namespaces: Sequence[NamespaceView] = state.namespaces()

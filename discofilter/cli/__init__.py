@@ -24,8 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("discofilter.cli.serve", "run the namespace-filtering proxy"),
     "sim": ("discofilter.sim.command", "run the Kubernetes API emulator"),
     "demo": ("discofilter.demo.command", "emulator + churn + proxy + two watchers, side by side"),
-    "bench": ("discofilter.bench.command", "benchmark: direct vs discofilter vs kubectl proxy"),
-    "record": ("discofilter.bench.command", "record timestamped watch streams from a cluster"),
+    "bench": ("discofilter.harness.command", "benchmark: direct vs discofilter vs kubectl proxy"),
+    "record": ("discofilter.harness.command", "record timestamped watch streams from a cluster"),
     "selectors": ("discofilter.explain.command", "inspect namespace selectors (explain)"),
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(m for m, _ in COMMANDS.values()))

@@ -24,14 +24,14 @@ from typing import Any, TextIO
 
 import aiohttp
 
-from discofilter.bench.processes import isolate_children
-from discofilter.bench.runner import ModeRun, RunSpec, run
-from discofilter.bench.scenario_file import scenario_meta
-from discofilter.bench.targets import DIRECT, DISCOFILTER
-from discofilter.bench.upstream import EmulatorUpstream
 from discofilter.demo.view import Sample, noisiest, render_frame, render_line, render_summary
 from discofilter.errors import DiscofilterError
 from discofilter.filter.selectors import selector_from_label_selector, selector_set
+from discofilter.harness.apiserver import EmulatorUpstream
+from discofilter.harness.processes import isolate_children
+from discofilter.harness.runner import ModeRun, RunSpec, run
+from discofilter.harness.scenario_file import scenario_meta
+from discofilter.harness.targets import DIRECT, DISCOFILTER
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parent / "demo.yaml"
 # Churn runs until Ctrl-C when no duration is given; a day is "forever" for a demo.

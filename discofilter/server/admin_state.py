@@ -1,7 +1,8 @@
 """``ProxyAdminState``: the server's implementation of the admin ``AdminState`` protocol.
 
 Every method is a snapshot built on demand from the live ``ProxyServer`` (per admin request,
-never per event). Per-kind totals are those of closed streams plus the live ones.
+never per event). Per-kind totals come from the stream registry's ``KindTotals`` (every stream,
+closed or open, as of its last chunk); the coalescing counters from the kind's stage stats.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from discofilter.telemetry.decisions import DecisionSampler
 
 if TYPE_CHECKING:
     from discofilter.server.proxy import ProxyServer
+
+_STREAM_FIELDS = ("events_in", "events_out", "bytes_in", "bytes_out", "slow_client_closures")
 
 
 class ProxyAdminState:
@@ -63,11 +66,10 @@ class ProxyAdminState:
         ]  # fmt: skip
 
     def counters(self) -> Sequence[KindCounters]:
-        totals = {k: dict(v) for k, v in self.proxy.kind_totals.items()}
-        for s in self.proxy.registry.streams():
-            t = totals.setdefault(s.resource, {})
-            for f in ("events_in", "events_out", "bytes_in", "bytes_out"):
-                t[f] = t.get(f, 0) + getattr(s, f)
+        # The registry's totals already hold every stream, open ones as of their last chunk.
+        totals: dict[str, dict[str, int]] = {}
+        for kind, t in self.proxy.registry.totals.snapshot().items():
+            totals[kind] = {f: t.get(f, 0) for f in _STREAM_FIELDS}
         for kind, st in self.proxy.coalesce_stats.items():
             t = totals.setdefault(kind, {})
             t["events_coalesced"] = st.coalesced

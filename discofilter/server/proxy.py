@@ -1,32 +1,20 @@
-"""``ProxyServer``: one worker's proxy — its upstream client, enrollment view, catalog, streams.
+"""``ProxyServer``: one worker's parts — upstream client, enrollment view, catalog, streams.
 
-Request path (one aiohttp catch-all handler, ``handle``):
-
-    classify → Rejected/Upgrade: a Status from the proxy
-             → PassThrough: ``passthrough.relay_response`` (byte for byte)
-             → FilteredList: wait for readiness, ``filtered_list``
-             → FilteredWatch: wait for readiness, ``filtered_watch`` (``WatchPump``)
-    (unknown resources wait for the first API discovery, then are classified again)
-
-Readiness: filtered requests wait up to ``server.notReadyWaitSeconds`` (5 s) for the first
-namespace LIST, then get ``503`` with ``Retry-After: 1`` (client-go retries it). Waiting briefly
-instead of failing at once hides a proxy restart from istiod; failing rather than passing
-unfiltered keeps non-enrolled objects out (fail closed). Pass-through requests never wait.
-
-Credentials (contract 5): the caller's ``Authorization`` and ``Impersonate-*`` headers go
-upstream unchanged on the caller session; the proxy's identity is used for its own traffic, and
-for callers *without* Authorization only in sidecar mode (then ``Impersonate-*`` is dropped).
+It owns the parts and their lifecycle (``start_background``/``stop``) and is the one place that
+changes them: enrollment flips (``apply_enrollment_changes``, from the namespace informer and
+from reloads) and live reloads (``apply_reload``). The HTTP front reads it through the
+``front.context.ProxyContext`` protocol; the admin surfaces through ``admin_state``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from discofilter import classify as cls
 from discofilter.clock import Clock, SystemClock
@@ -34,16 +22,13 @@ from discofilter.coalesce import CoalesceStatsTable
 from discofilter.config import Config
 from discofilter.errors import UpstreamError
 from discofilter.filter.enrollment import Enrollment, EnrollmentChange
+from discofilter.filter.selectors import SelectorSet
 from discofilter.metrics import Metrics
-from discofilter.server.front.accept import filterable_accept
-from discofilter.server.front.lists import filtered_list
-from discofilter.server.front.passthrough import read_body, relay_response, upstream_headers
-from discofilter.server.front.responses import status_response
-from discofilter.server.front.watches import filtered_watch
+from discofilter.server.front.handler import make_app
 from discofilter.server.namespaces.informer import NamespaceWatcher
 from discofilter.server.namespaces.served import ServedVersions
-from discofilter.server.streams.pump import Stage
-from discofilter.server.streams.registry import StreamHooks, StreamRegistry, WatchStream
+from discofilter.server.streams.pump import Stage, StreamTelemetry
+from discofilter.server.streams.registry import StreamRegistry
 from discofilter.server.streams.stages import stage_factory
 from discofilter.telemetry.churn import ChurnMeter
 from discofilter.telemetry.decisions import DecisionSampler
@@ -52,7 +37,7 @@ from discofilter.upstream.discovery import discover_namespaced
 
 log = logging.getLogger(__name__)
 
-MAX_REQUEST_BODY = 16 * 1024 * 1024  # the API server itself refuses bodies over 3 MiB
+StageFactory = Callable[[cls.ResourceRef, bool], Stage | None]
 
 
 class ProxyServer:
@@ -69,23 +54,22 @@ class ProxyServer:
         sels, names = config.enrollment.selector_set()
         self.enrollment = Enrollment(sels, frozenset(config.enrollment.always_enrolled), names)
         self.catalog = cls.ResourceCatalog(exempt=frozenset(config.enrollment.exempt_resources))
-        self.registry = StreamRegistry()
+        self.registry = StreamRegistry(metrics)
         self.enrollment_generation = 0
         """Bumped each time enrollment flips are applied (namespace events or a reload)."""
         self.served = ServedVersions()
         """Version handed to a client -> the generation it was filtered under (contract 3)."""
-        self.metrics = metrics
+        self._metrics = metrics
         self.churn = ChurnMeter(self.clock)
         self.sampler = DecisionSampler()
-        self.kind_totals: dict[str, dict[str, int]] = {}
-        """Per-kind counters of closed streams (live ones are added at snapshot time)."""
+        self.telemetry = StreamTelemetry(churn=self.churn, sampler=self.sampler)
         self.namespaces = NamespaceWatcher(
-            upstream, self.enrollment, self._on_enrollment_changes, self.clock
+            upstream, self.enrollment, self.apply_enrollment_changes, self.clock
         )
         self.coalesce_stats = CoalesceStatsTable()
         if metrics is not None:
             metrics.watch_coalesce(self.coalesce_stats)  # discofilter_coalesce_* per kind
-        self.stage_factory: Callable[[cls.ResourceRef, bool], Stage | None] = stage_factory(
+        self.stage_factory: StageFactory = stage_factory(
             config.churn_control, self.enrollment, self.coalesce_stats
         )
         """Builds the coalescing stage of a new watch stream (None = no coalescing)."""
@@ -95,35 +79,105 @@ class ProxyServer:
         self.requests_by_class: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
-    # --- lifecycle ------------------------------------------------------------------------------
+    # --- changes --------------------------------------------------------------------------------
 
-    def _on_enrollment_changes(self, changes: list[EnrollmentChange]) -> None:
+    def apply_enrollment_changes(self, changes: list[EnrollmentChange]) -> int:
+        """Apply flips: end the open streams they leave inexact; return how many ended."""
         if changes:
             self.enrollment_generation += 1
-        self.registry.apply_changes(changes, lambda ns: self.namespaces.created_rv.get(ns, 0))
+        ended = self.registry.apply_changes(
+            changes, lambda ns: self.namespaces.created_rv.get(ns, 0)
+        )
         if self.metrics is not None:
             for ch in changes:
                 self.metrics.enrollment_changes.labels("added" if ch.enrolled else "removed").inc()
             enrolled = len(self.enrollment.enrolled())
             total = len(self.enrollment.namespaces())
             self.metrics.set_namespaces(enrolled, max(0, total - enrolled), self.ready)
+        return ended
 
-    def hooks(self, kind: str) -> StreamHooks:
-        km = self.metrics.for_kind(kind) if self.metrics is not None else None
-        return StreamHooks(metrics=km, churn=self.churn, sampler=self.sampler)
+    def apply_reload(
+        self,
+        new: Config,
+        selectors: SelectorSet | None,
+        names: tuple[str, ...] | None,
+        factory: StageFactory,
+        extra: Callable[[list[EnrollmentChange]], list[EnrollmentChange]],
+    ) -> list[EnrollmentChange]:
+        """Switch to ``new``'s live settings and return the flips, which the caller applies
+        (``apply_enrollment_changes``) before its next await, so no event is filtered between
+        the switch and the endings. ``extra(changes)`` adds the flips only open streams show.
+        Restart-only settings (``exemptResources``, ``server``, ``upstream``) stay."""
+        changes = self.enrollment.reconfigure(
+            selectors, frozenset(new.enrollment.always_enrolled), names
+        )
+        changes += extra(changes)
+        running = self.config
+        self.config = dataclasses.replace(
+            running,
+            enrollment=dataclasses.replace(
+                new.enrollment, exempt_resources=running.enrollment.exempt_resources
+            ),
+            streams=new.streams,
+            churn_control=new.churn_control,
+        )
+        self.stage_factory = factory
+        return changes
 
-    def stream_closed(self, stream: WatchStream, reason: str) -> None:
-        t = self.kind_totals.setdefault(stream.resource, {})
-        for f in ("events_in", "events_out", "bytes_in", "bytes_out"):
-            t[f] = t.get(f, 0) + getattr(stream, f)
-        if reason == "client too slow":
-            t["slow_client_closures"] = t.get("slow_client_closures", 0) + 1
-            if self.metrics is not None:
-                self.metrics.for_kind(stream.resource).slow_client_closures.inc()
+    # --- what the HTTP front reads (front.context.ProxyContext) ---------------------------------
 
-    def keep(self, namespace: str) -> bool:
-        """The filter predicate: cluster-scoped items (namespace "") pass; the rest if enrolled."""
-        return not namespace or self.enrollment.is_enrolled(namespace)
+    def count_request(self, request_class: str) -> None:
+        self.requests_by_class[request_class] = self.requests_by_class.get(request_class, 0) + 1
+
+    def is_enrolled(self, namespace: str) -> bool:
+        return self.enrollment.is_enrolled(namespace)
+
+    def stale_resume(self, resource_version: str) -> bool:
+        # Older than the newest flip, or served (a filtered LIST, or the last event of an
+        # earlier stream) under an older enrollment: a flip whose own resourceVersion is not
+        # newer, applied late because the namespace watch lagged (namespaces/served.py).
+        if self.namespaces.resumes_before_flip(resource_version):
+            return True
+        gen = self.served.generation_of(resource_version)
+        return gen is not None and gen < self.enrollment_generation
+
+    def record_served(self, resource_version: str) -> None:
+        self.served.record(resource_version, self.enrollment_generation)
+
+    def stage_for(self, ref: cls.ResourceRef, initial_events: bool) -> Stage | None:
+        return self.stage_factory(ref, initial_events)
+
+    async def wait_ready(self) -> bool:
+        if self.ready:
+            return True
+        try:
+            async with asyncio.timeout(self.config.server.not_ready_wait_seconds):
+                await self.namespaces.ready.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    @property
+    def ready(self) -> bool:
+        return self.namespaces.ready.is_set()
+
+    @property
+    def metrics(self) -> Metrics | None:
+        """The Prometheus families this worker reports to (None: not exported)."""
+        return self._metrics
+
+    @metrics.setter
+    def metrics(self, metrics: Metrics | None) -> None:
+        # Streams report through the registry's totals: they follow the new families.
+        self._metrics = metrics
+        self.registry.totals.use_metrics(metrics)
+
+    @property
+    def kind_totals(self) -> dict[str, dict[str, int]]:
+        """Per-kind counters of every stream, closed and open (as of its last chunk)."""
+        return self.registry.totals.snapshot()
+
+    # --- lifecycle ------------------------------------------------------------------------------
 
     async def refresh_catalog(self) -> None:
         namespaced = await discover_namespaced(self.upstream)
@@ -159,97 +213,4 @@ class ProxyServer:
         await self.upstream.close()
 
     def make_app(self) -> web.Application:
-        # A middleware, not just the catch-all route: aiohttp's router never matches CONNECT
-        # (it would answer a plain-text 404); every request must get the proxy's own Status.
-        @web.middleware
-        async def everything(request: web.Request, handler: Handler) -> web.StreamResponse:
-            del handler  # the router is bypassed on purpose
-            return await self.handle(request)
-
-        app = web.Application(
-            client_max_size=MAX_REQUEST_BODY,
-            handler_args={"max_field_size": 65536},
-            middlewares=[everything],
-        )
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        return app
-
-    @property
-    def ready(self) -> bool:
-        return self.namespaces.ready.is_set()
-
-    # --- requests -------------------------------------------------------------------------------
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        c = cls.classify(request.method, request.raw_path, request.headers, self.catalog)
-        if (
-            isinstance(c, cls.PassThrough)
-            and c.reason == cls.UNKNOWN_RESOURCE
-            and not self.discovery_attempted.is_set()
-        ):
-            # Before the first discovery a custom resource looks "unknown" and would pass
-            # unfiltered: wait (bounded) for discovery, then classify again. Fail closed.
-            try:
-                async with asyncio.timeout(self.config.server.not_ready_wait_seconds):
-                    await self.discovery_attempted.wait()
-            except TimeoutError:
-                return status_response(
-                    503, "discofilter is starting: API discovery not done yet", retry_after=1
-                )
-            c = cls.classify(request.method, request.raw_path, request.headers, self.catalog)
-        name = type(c).__name__
-        self.requests_by_class[name] = self.requests_by_class.get(name, 0) + 1
-        if isinstance(c, cls.Rejected):
-            return status_response(c.code, c.message)
-        if isinstance(c, cls.Upgrade):
-            return status_response(
-                501,
-                f"discofilter does not proxy connection upgrades ({c.what}); "
-                "run exec/attach/port-forward against the API server directly",
-            )
-        own = self.config.server.sidecar and "Authorization" not in request.headers
-        try:
-            if isinstance(c, cls.PassThrough):
-                return await self._pass_through(request, own)
-            if not await self._wait_ready():
-                return status_response(
-                    503, "discofilter is starting: namespace enrollment not synced yet",
-                    retry_after=1,
-                )  # fmt: skip
-            headers = upstream_headers(request, drop_impersonation=own)
-            accept = filterable_accept(request.headers.get("Accept"))
-            if accept == "":
-                return status_response(
-                    406, "discofilter filters only application/json and "
-                    "application/vnd.kubernetes.protobuf responses",
-                )  # fmt: skip
-            if accept is not None:
-                headers["Accept"] = accept
-            if isinstance(c, cls.FilteredList):
-                return await filtered_list(
-                    self.upstream, request.raw_path, headers, self.keep, own=own,
-                    served=lambda rv: self.served.record(rv, self.enrollment_generation),
-                )  # fmt: skip
-            return await filtered_watch(self, request, c, headers, own)
-        except UpstreamError as e:
-            log.warning("upstream request failed", extra={"path": request.path, "error": str(e)})
-            return status_response(503, f"upstream unavailable: {e}", retry_after=1)
-
-    async def _wait_ready(self) -> bool:
-        if self.ready:
-            return True
-        try:
-            async with asyncio.timeout(self.config.server.not_ready_wait_seconds):
-                await self.namespaces.ready.wait()
-        except TimeoutError:
-            return False
-        return True
-
-    async def _pass_through(self, request: web.Request, own: bool) -> web.StreamResponse:
-        headers = upstream_headers(request, drop_impersonation=own)
-        body = await read_body(request)
-        up = await self.upstream.request(request.method, request.raw_path, headers, body, own=own)
-        try:
-            return await relay_response(request, up, self.config.streams.slow_client_seconds)
-        finally:
-            up.release()
+        return make_app(self)

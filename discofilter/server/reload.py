@@ -21,7 +21,7 @@ Policy:
   holds, and pass-through streams are relayed byte for byte, untracked, so the proxy could not
   end them; a rolling restart makes every client relist).
 * **Convergence (contract 3).** Selector flips are handled exactly like namespace relabels
-  (``ProxyServer._on_enrollment_changes`` → ``StreamRegistry.apply_changes``): an open stream
+  (``ProxyServer.apply_enrollment_changes`` → ``StreamRegistry.apply_changes``): an open stream
   that delivered an object of a namespace that left, or that dropped one of a namespace that
   joined or resumed from a LIST taken after that namespace existed, ends with a ``410
   Expired`` ERROR event; the others stay open. Streams are also
@@ -32,7 +32,8 @@ Policy:
   already) has a resourceVersion at most the current etcd revision ``R``, read right after the
   switch with a one-item namespace LIST (a quorum read). Watches resuming from ``<= R`` then
   get an immediate 410 (the "between streams" check of ``filtered_watch``, fed through
-  ``NamespaceWatcher.last_flip_rv = R + 1``); while ``R`` is being read, every resume does.
+  ``NamespaceWatcher.stamp``: ``last_flip_rv = R + 1``); while ``R`` is being read
+  (``hold_resumes``), every resume does.
   Conservative on purpose: a client that relists in a cluster where *nothing at all* was
   written since the reload gets ``R`` again and relists again (client-go backs off 0.8 s..30 s)
   until the next write; live clusters write every few seconds (leases renew every 2-10 s). No
@@ -57,7 +58,7 @@ from discofilter.clock import Clock
 from discofilter.config import Config, camel, check_security
 from discofilter.errors import ConfigError, UpstreamError
 from discofilter.filter.enrollment import Enrollment, EnrollmentChange
-from discofilter.server.namespaces.informer import FLIP_RV_UNKNOWN
+from discofilter.model import rv_int
 from discofilter.server.streams.registry import WatchStream
 from discofilter.server.streams.stages import stage_factory
 
@@ -289,33 +290,19 @@ class ConfigReloader:
         for key in ignored:
             log.warning("config change ignored until restart", extra={"key": key})
         # 2. Switch, synchronously: no event is filtered between the switch and the endings.
-        view = proxy.enrollment
-        all_before = view.selectors is None
-        changes = view.reconfigure(selectors, frozenset(new.enrollment.always_enrolled), names)
-        changes += stream_changes(proxy.registry.streams(), view, changes)
-        running = proxy.config
-        proxy.config = dataclasses.replace(
-            running,
-            enrollment=dataclasses.replace(
-                new.enrollment, exempt_resources=running.enrollment.exempt_resources
-            ),
-            streams=new.streams,
-            churn_control=new.churn_control,
-        )
-        proxy.stage_factory = factory
+        all_before = proxy.enrollment.selectors is None
+        changes = proxy.apply_reload(
+            new, selectors, names, factory,
+            lambda known: stream_changes(proxy.registry.streams(), proxy.enrollment, known),
+        )  # fmt: skip
         stamp = 0
         ended = 0
         if changes or all_before != (selectors is None):
-            watcher = proxy.namespaces
-            before = watcher.last_flip_rv
-            watcher.last_flip_rv = FLIP_RV_UNKNOWN  # every resume relists until stamped
-            expired = proxy.registry.expired_total
-            proxy._on_enrollment_changes(changes)
-            ended = proxy.registry.expired_total - expired
+            held = proxy.namespaces.hold_resumes()  # every resume relists until stamped
+            ended = proxy.apply_enrollment_changes(changes)
             # 3. Stamp: etcd's revision now bounds every state served under the old view.
-            revision = await self._current_revision()
-            stamp = revision + 1
-            watcher.last_flip_rv = max(before, stamp, _int_rv(watcher.resource_version))
+            stamp = await self._current_revision() + 1
+            proxy.namespaces.stamp(held, stamp)
         return ReloadResult(
             trigger, ok=True,
             added=tuple(c.namespace for c in changes if c.enrolled),
@@ -338,8 +325,8 @@ class ConfigReloader:
                     resp.release()
                 if resp.status == 200:
                     rv = (orjson.loads(body).get("metadata") or {}).get("resourceVersion", "")
-                    if _int_rv(rv) > 0:
-                        return _int_rv(rv)
+                    if (revision := rv_int(rv, 0)) > 0:
+                        return revision
                 error = f"HTTP {resp.status}"
             except (UpstreamError, orjson.JSONDecodeError, OSError) as e:
                 error = str(e)
@@ -350,10 +337,3 @@ class ConfigReloader:
             )
             await self.clock.sleep(wait)
             wait = min(wait * 2, longest)
-
-
-def _int_rv(rv: object) -> int:
-    try:
-        return int(str(rv))
-    except ValueError:
-        return 0

@@ -2,8 +2,8 @@
 
 The store keeps objects as JSON-shaped dicts. An ``Encoding`` turns them into one content type's
 bytes; the server picks one per request from the Accept header (``negotiate``). JSON is here;
-protobuf is registered by ``discofilter.sim.protobuf_encoding`` (built on the codec's Kubernetes
-protobuf subset) and only for the built-in kinds.
+protobuf is ``discofilter.sim.protobuf_encoding`` (built on the emulator's JSON⇄protobuf
+conversion, ``k8sproto.py``), only for the built-in kinds.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
+
+from discofilter.sim.k8sproto import decode_object
+from discofilter.sim.protobuf_encoding import PROTOBUF_ENCODING
 
 JSON = "application/json"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
@@ -54,37 +57,16 @@ JSON_ENCODING = JsonEncoding()
 
 # --- negotiation (emulator extension; the protocol above is unchanged) ---------------------
 
-_PROTOBUF: Encoding | bool | None = False  # False: not imported yet; None: not available
-_PROTOBUF_DECODE: Callable[[bytes], dict[str, Any]] | None = None
+
+def protobuf_encoding() -> Encoding:
+    """The protobuf Encoding (built-in kinds; ``protobuf_encoding.py``)."""
+    return PROTOBUF_ENCODING
 
 
-def protobuf_encoding() -> Encoding | None:
-    """The protobuf Encoding if the codec's module is importable, else None.
-
-    This is the ONE place that imports ``discofilter.sim.protobuf_encoding`` (and the codec's
-    decoder for protobuf request bodies): it is written by the codec work and may be absent or
-    broken on a given checkout; the emulator then serves JSON only, which every Kubernetes
-    client accepts (client-go lists JSON after protobuf).
-    """
-    global _PROTOBUF, _PROTOBUF_DECODE
-    if _PROTOBUF is False:
-        try:
-            from discofilter.codec.k8sproto import decode_object
-            from discofilter.sim.protobuf_encoding import (  # type: ignore[import-not-found,unused-ignore]
-                PROTOBUF_ENCODING,
-            )
-
-            _PROTOBUF, _PROTOBUF_DECODE = PROTOBUF_ENCODING, decode_object
-        except Exception:  # ImportError, or a half-written module: serve JSON
-            _PROTOBUF = None
-    return _PROTOBUF if _PROTOBUF is not False else None  # type: ignore[return-value]
-
-
-def protobuf_decoder() -> Callable[[bytes], dict[str, Any]] | None:
+def protobuf_decoder() -> Callable[[bytes], dict[str, Any]]:
     """``k8s\\0``-enveloped protobuf object → JSON-shaped dict (kubectl 1.32+ sends create
-    bodies as protobuf), or None when protobuf is unavailable."""
-    protobuf_encoding()
-    return _PROTOBUF_DECODE
+    bodies as protobuf)."""
+    return decode_object
 
 
 TABLE = "Table"
@@ -149,7 +131,5 @@ def negotiate(header: str | None, *, allow_protobuf: bool = True) -> Negotiated 
         if media in (JSON, "application/*", "*/*"):
             return Negotiated(JSON_ENCODING)
         if media == PROTOBUF and allow_protobuf:
-            pb = protobuf_encoding()
-            if pb is not None:
-                return Negotiated(pb)
+            return Negotiated(PROTOBUF_ENCODING)
     return None

@@ -2,7 +2,7 @@
 
 Objects and lists are ``k8s\\0`` + ``runtime.Unknown`` bodies; watch frames are a 4-byte
 big-endian length + ``meta.v1.WatchEvent`` whose object is the enveloped object. Conversion is
-``discofilter.codec.k8sproto`` over our wire subset: JSON fields outside the subset are dropped
+``discofilter.sim.k8sproto`` over our wire subset: JSON fields outside the subset are dropped
 (docs/codec.md). Kinds without a protobuf form (custom resources, Table) raise ``CodecError``;
 the emulator negotiates JSON for those, as kube-apiserver does for CRDs.
 """
@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from discofilter.codec import k8sproto
 from discofilter.codec.mediatype import PROTOBUF
-from discofilter.sim.encoding import Encoding
+from discofilter.sim import k8sproto
 
 
 class ProtobufEncoding:
@@ -34,4 +33,5 @@ class ProtobufEncoding:
         return k8sproto.encode_watch_frame(type_, obj)
 
 
-PROTOBUF_ENCODING: Encoding = ProtobufEncoding()
+PROTOBUF_ENCODING = ProtobufEncoding()
+"""Fits ``encoding.Encoding`` (structurally; importing it here would be a cycle)."""

@@ -386,12 +386,6 @@ class Simulator:
         raw = await request.read()
         if ctype == PROTOBUF:
             decode = protobuf_decoder()
-            if decode is None:
-                raise ApiError(
-                    415,
-                    "protobuf request bodies need discofilter's protobuf codec",
-                    "UnsupportedMediaType",
-                )
             try:
                 return decode(raw)
             except DiscofilterError as e:  # CodecError: not a valid enveloped object

@@ -11,7 +11,6 @@ import json
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,17 +19,12 @@ import urllib.request
 from pathlib import Path
 from typing import IO, Any
 
+from discofilter.harness.processes import free_port as free_port  # the one helper, re-exported
+
 REPO = Path(__file__).resolve().parents[2]
 
 STOP_TIMEOUT = 15.0
 """Seconds a child gets after SIGTERM before SIGKILL (kube-apiserver drains in ~1-5 s)."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def log_tail(path: Path, lines: int = 30) -> str:

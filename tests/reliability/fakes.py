@@ -19,9 +19,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from discofilter.codec.k8sproto import encode_watch_frame
 from discofilter.config import Config, with_overrides
 from discofilter.server.proxy import ProxyServer
+from discofilter.sim.k8sproto import encode_watch_frame
 from discofilter.upstream.client import Upstream
 from discofilter.upstream.target import OwnCredentials, TlsSettings, UpstreamTarget
 

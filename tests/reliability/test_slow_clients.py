@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import gc
 import logging
-import socket
 import sys
 import tracemalloc
 from typing import Any
@@ -22,6 +21,7 @@ import pytest
 from aiohttp import web
 
 from discofilter.config import Config, with_overrides
+from discofilter.harness.processes import free_port as _free_port
 from discofilter.metrics import Metrics
 from tests.component.proxy.conftest import MESH as SIM_MESH
 from tests.reliability.fakes import JSON, FakeUpstream, frame, pod, start_proxy, stop_proxy, until
@@ -129,12 +129,6 @@ async def _sim_process() -> tuple[asyncio.subprocess.Process, str]:
                         return proc, url
             except aiohttp.ClientConnectionError:
                 await asyncio.sleep(0.05)  # the process is starting; nothing to await
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _create(s: aiohttp.ClientSession, url: str, path: str, obj: dict[str, Any]) -> None:

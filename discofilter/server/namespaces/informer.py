@@ -29,6 +29,7 @@ from discofilter.clock import Clock, SystemClock
 from discofilter.codec import JsonWatchDecoder
 from discofilter.errors import CodecError, UpstreamError
 from discofilter.filter.enrollment import Enrollment, EnrollmentChange
+from discofilter.model import rv_int
 from discofilter.upstream.client import Upstream
 
 log = logging.getLogger(__name__)
@@ -46,13 +47,6 @@ class _Expired(Exception):
 def _labels(obj: Any) -> tuple[str, dict[str, str]]:
     meta = obj.get("metadata") or {}
     return str(meta.get("name", "")), dict(meta.get("labels") or {})
-
-
-def _int_or_zero(rv: object) -> int:
-    try:
-        return int(str(rv))
-    except ValueError:
-        return 0
 
 
 class NamespaceWatcher:
@@ -83,10 +77,35 @@ class NamespaceWatcher:
         first seen in a LIST (created at some unknown, older version). Streams use it to know
         whether a joining namespace may hold objects their client's LIST filtered out."""
 
+    def resumes_before_flip(self, resource_version: str) -> bool:
+        """True when a watch resuming from ``resource_version`` starts before the newest
+        enrollment flip: what the client holds was filtered under the old enrollment (its
+        LIST, or a stream that ended before the flip), so it must relist (contract 3).
+        Etcd-backed resourceVersions are integers; "" or "0" (start from now) never needs it.
+        """
+        if not resource_version or resource_version == "0":
+            return False
+        try:
+            return int(resource_version) < self.last_flip_rv
+        except ValueError:
+            return True  # opaque version: cannot prove it is current, so relist (safe)
+
+    def hold_resumes(self) -> int:
+        """Until ``stamp``: every resumed watch relists (a reload reads etcd's revision).
+        Returns the flip version to pass back to ``stamp``."""
+        before = self.last_flip_rv
+        self.last_flip_rv = FLIP_RV_UNKNOWN
+        return before
+
+    def stamp(self, before: int, stamp: int) -> None:
+        """End ``hold_resumes``: watches resuming from below ``stamp`` (and below every flip
+        seen since, including the namespace watch's own version) relist."""
+        self.last_flip_rv = max(before, stamp, rv_int(self.resource_version, 0))
+
     def _apply(self, changes: list[EnrollmentChange], rv: str) -> None:
         if changes:
             # Remember the newest flip's resourceVersion: a watch resuming from an older one
-            # was filtered under the old enrollment and must relist (ProxyServer._watch).
+            # was filtered under the old enrollment and must relist (``resumes_before_flip``).
             try:
                 self.last_flip_rv = max(self.last_flip_rv, int(rv))
             except ValueError:
@@ -177,7 +196,7 @@ class NamespaceWatcher:
         if typ in ("ADDED", "MODIFIED"):
             name, labels = _labels(obj)
             if name not in self.created_rv:
-                self.created_rv[name] = _int_or_zero(rv) if typ == "ADDED" else 0
+                self.created_rv[name] = rv_int(rv, 0) if typ == "ADDED" else 0
             change = self.enrollment.apply_namespace(name, labels)
             self._apply([change] if change else [], str(rv))
         elif typ == "DELETED":

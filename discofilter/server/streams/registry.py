@@ -25,11 +25,14 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from discofilter.filter.enrollment import EnrollmentChange
-from discofilter.metrics import KindMetrics
-from discofilter.telemetry.churn import ChurnMeter
-from discofilter.telemetry.decisions import DecisionSampler
+from discofilter.filter.events import WatchFilter
+from discofilter.server.streams.counters import KindTotals, StreamCounters
+
+if TYPE_CHECKING:
+    from discofilter.metrics import KindMetrics, Metrics
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
@@ -58,12 +61,8 @@ class WatchStream:
     A non-numeric version is stored as RESUMED_OPAQUE: every join then ends the stream."""
     last_rv: str = ""
     """resourceVersion of the newest event or bookmark written to the client ("" if none)."""
-    events_in: int = 0
-    events_out: int = 0
-    dropped: int = 0
-    """Object events filtered out (namespace not enrolled)."""
-    bytes_in: int = 0
-    bytes_out: int = 0
+    counters: StreamCounters = field(default_factory=StreamCounters)
+    """The stream's one counter object (reported per chunk, ``counters.py``)."""
     expired: str | None = None
     """Why the stream must end with 410 (None while it may continue)."""
     _on_expire: Callable[[], None] | None = None
@@ -89,28 +88,65 @@ class WatchStream:
     def on_expire(self, fn: Callable[[], None]) -> None:
         self._on_expire = fn
 
+    def watch_filter(
+        self,
+        is_enrolled: Callable[[str], bool],
+        *,
+        table: bool = False,
+        count_churn: bool = False,
+        sample_every: int = 0,
+    ) -> WatchFilter:
+        """This stream's per-event filter, recording into ``delivered_ns``/``dropped_ns``."""
+        return WatchFilter(
+            is_enrolled, table=table, delivered_ns=self.delivered_ns, dropped_ns=self.dropped_ns,
+            count_churn=count_churn, sample_every=sample_every,
+        )  # fmt: skip
 
-@dataclass(frozen=True)
-class StreamHooks:
-    """Where a stream reports, once per upstream chunk (never per event, except sampling)."""
+    # Read-only views of the counters (logs, admin, tests).
+    @property
+    def events_in(self) -> int:
+        return self.counters.events_in
 
-    metrics: KindMetrics | None = None
-    churn: ChurnMeter | None = None
-    sampler: DecisionSampler | None = None
+    @property
+    def events_out(self) -> int:
+        return self.counters.events_out
+
+    @property
+    def dropped(self) -> int:
+        return self.counters.dropped
+
+    @property
+    def bytes_in(self) -> int:
+        return self.counters.bytes_in
+
+    @property
+    def bytes_out(self) -> int:
+        return self.counters.bytes_out
 
 
 class StreamRegistry:
-    """All open watch streams of this worker."""
+    """All open watch streams of this worker, and the per-kind totals they report into."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: Metrics | None = None) -> None:
         self._streams: dict[int, WatchStream] = {}
         self.expired_total = 0
+        """Streams ended with 410 since start (enrollment changes and stale resumes)."""
+        self.totals = KindTotals(metrics)
+        self._gauged: dict[int, KindMetrics] = {}
+        """Every stream's counts per kind, closed and open (as of their last chunk)."""
 
     def add(self, stream: WatchStream) -> None:
         self._streams[stream.id] = stream
+        km = self.totals.track(stream.resource)
+        if km is not None:
+            km.open_streams.inc()
+            self._gauged[stream.id] = km  # dec the same gauge even if metrics are swapped
 
     def remove(self, stream: WatchStream) -> None:
         self._streams.pop(stream.id, None)
+        km = self._gauged.pop(stream.id, None)
+        if km is not None:
+            km.open_streams.dec()
 
     def __len__(self) -> int:
         return len(self._streams)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from discofilter.bench.harness import BenchArgs, bench
+from discofilter.harness.pipeline import BenchArgs, bench
 
 from .tracegen import write_trace_scenario
 

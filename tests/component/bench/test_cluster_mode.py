@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from discofilter.bench.cluster_churn import ClusterChurn
-from discofilter.bench.kubeapi import api_client
-from discofilter.bench.processes import write_kubeconfig
-from discofilter.bench.record import record
-from discofilter.bench.scenario_meta import ScenarioMeta
-from discofilter.bench.trace import read_trace
+from discofilter.harness.cluster_churn import ClusterChurn
+from discofilter.harness.kubeapi import api_client
+from discofilter.harness.processes import write_kubeconfig
+from discofilter.harness.record import record
+from discofilter.harness.scenario_meta import ScenarioMeta
+from discofilter.harness.trace import read_trace
 from discofilter.sim.server import Simulator
 
 pytestmark = pytest.mark.timeout(60)
@@ -85,8 +85,8 @@ def test_bench_against_a_cluster_via_kubeconfig(tmp_path: Path) -> None:
 
     import orjson
 
-    from discofilter.bench.processes import child_env, free_port
     from discofilter.cli import main
+    from discofilter.harness.processes import child_env, free_port
 
     port = free_port()
     sim = subprocess.Popen(

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from discofilter.bench.processes import write_kubeconfig
-from discofilter.bench.replay import TraceReplayer
-from discofilter.bench.trace import read_trace
+from discofilter.harness.processes import write_kubeconfig
+from discofilter.harness.replay import TraceReplayer
+from discofilter.harness.trace import read_trace
 from discofilter.sim.server import Simulator
 from discofilter.sim.store import Store
 

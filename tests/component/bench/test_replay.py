@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from discofilter.bench.replay import TraceReplayer
-from discofilter.bench.trace import TraceEvent, read_trace
 from discofilter.clock import FakeClock
+from discofilter.harness.replay import TraceReplayer
+from discofilter.harness.trace import TraceEvent, read_trace
 from discofilter.sim.store import Store
 
 from .tracegen import write_trace_scenario

@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from discofilter.bench.outputs import write_outputs
-from discofilter.bench.results import (
+from discofilter.harness.outputs import write_outputs
+from discofilter.harness.results import (
     RESULTS_HEADING,
     append_results_md,
     machine_info,

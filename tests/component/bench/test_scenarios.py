@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from discofilter.bench.scenario_file import scenario_meta
-from discofilter.bench.sim_scenario import (
+from discofilter.errors import ConfigError
+from discofilter.harness.scenario_file import scenario_meta
+from discofilter.harness.sim_scenario import (
     DEFAULT_SELECTORS,
     _enrolled_groups,
     churn_share,
     with_non_mesh_share,
 )
-from discofilter.errors import ConfigError
 from discofilter.sim.scenario import load_scenario, parse_scenario
 
 REPO = Path(__file__).resolve().parents[3]

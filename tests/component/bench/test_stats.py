@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from discofilter.bench import stats
+from discofilter.harness import stats
 
 
 def test_nearest_rank_percentiles() -> None:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from discofilter.bench.trace import (
+from discofilter.errors import CodecError
+from discofilter.harness.trace import (
     ConcatenatedJsonDecoder,
     TraceWriter,
     events_from_documents,
     read_trace,
 )
-from discofilter.errors import CodecError
 
 
 def _pod(ns: str, name: str, rv: str = "1") -> dict[str, object]:

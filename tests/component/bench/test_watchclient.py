@@ -7,8 +7,9 @@ import asyncio
 import aiohttp
 import pytest
 
+from discofilter.errors import FrameTooLarge
 from discofilter.sim.server import Simulator
-from discofilter.watchclient import Expired, Watcher, _split_lines, resource
+from discofilter.watchclient import Expired, Watcher, resource
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -17,10 +18,17 @@ def _pod(name: str) -> dict[str, object]:
     return {"metadata": {"name": name, "namespace": "a"}, "spec": {"containers": []}}
 
 
-def test_split_lines_keeps_the_partial_tail() -> None:
-    buf = bytearray(b'{"a":1}\n{"b":2}\n{"c"')
-    assert list(_split_lines(buf)) == [b'{"a":1}\n', b'{"b":2}\n']
-    assert bytes(buf) == b'{"c"'
+async def test_a_watch_line_over_the_bound_is_refused() -> None:
+    # The watcher splits lines with the codec's bounded decoder, never an unbounded buffer.
+    async with Simulator() as sim, aiohttp.ClientSession() as s:
+        sim.store.create("namespaces", {"metadata": {"name": "a"}})
+        w = Watcher(s, sim.url, resource("pods"), max_frame_bytes=2048)
+        await w.list_once()
+        big = _pod("big")
+        big["metadata"]["annotations"] = {"pad": "x" * 4096}  # type: ignore[index]
+        sim.store.create("pods", big)
+        with pytest.raises(FrameTooLarge):
+            await asyncio.wait_for(w.watch_once(), 5)
 
 
 async def test_list_then_watch_keeps_the_cache_and_logs_frames() -> None:

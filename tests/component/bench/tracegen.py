@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from discofilter.bench.trace import TraceWriter
+from discofilter.harness.trace import TraceWriter
 
 MESH_LABEL = {"istio-discovery": "enabled"}
 

@@ -1,4 +1,4 @@
-"""WatchPump against scripted byte streams (an in-memory fake upstream and client)."""
+"""WatchPump against scripted byte streams (an in-memory upstream body and client)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import orjson
 import pytest
 
 from discofilter.codec import JsonWatchDecoder
+from discofilter.server.streams.ending import EndReason
 from discofilter.server.streams.pump import WatchPump
-from discofilter.server.streams.registry import WatchStream
+from discofilter.server.streams.registry import StreamRegistry, WatchStream
+from tests.component.proxy.pump_fakes import RecordingClient, RecordingSink, ScriptedBody
 
 
 def line(type_: str, ns: str, name: str, rv: int) -> bytes:
@@ -32,46 +34,15 @@ STREAM = [
 WANT = STREAM[0] + STREAM[2] + BOOKMARK
 
 
-class FakeContent:
-    def __init__(self, chunks: list[bytes], hang: bool = False) -> None:
-        self.chunks = list(chunks)
-        self.hang = hang
-        self.closed = asyncio.Event()
-
-    async def readany(self) -> bytes:
-        if self.chunks:
-            return self.chunks.pop(0)
-        if self.hang:
-            await self.closed.wait()
-        return b""
-
-
-class FakeUpstream:
-    def __init__(self, content: FakeContent) -> None:
-        self.content = content
-
-    def close(self) -> None:
-        self.content.closed.set()
-
-
-class FakeClient:
-    def __init__(self) -> None:
-        self.data = b""
-        self.writes = 0
-
-    async def write(self, data: bytes) -> None:
-        self.data += data
-        self.writes += 1
-
-
-def pump(chunks: list[bytes], hang: bool = False) -> tuple[WatchPump, FakeClient]:
-    client = FakeClient()
+def pump(chunks: list[bytes], hang: bool = False) -> tuple[WatchPump, RecordingClient]:
+    client = RecordingClient()
+    stream = WatchStream("pods", content_type="application/json")
     p = WatchPump(
-        WatchStream("pods", content_type="application/json"),
-        FakeUpstream(FakeContent(chunks, hang)),  # type: ignore[arg-type]
-        client,  # type: ignore[arg-type]
+        stream,
+        ScriptedBody(chunks, hang),
+        client,
         JsonWatchDecoder(),
-        lambda ns: ns == "mesh",
+        stream.watch_filter(lambda ns: ns == "mesh"),
     )
     return p, client
 
@@ -115,3 +86,72 @@ async def test_expire_interrupts_the_read_and_writes_410() -> None:
     assert err["type"] == "ERROR" and err["object"]["code"] == 410
     assert err["object"]["reason"] == "Expired"
     assert p.end_reason == "namespace mesh left the mesh"
+
+
+def counted(
+    chunks: list[bytes], client: RecordingClient | None = None, broken: bool = False
+) -> tuple[WatchPump, RecordingClient, RecordingSink]:
+    client = client or RecordingClient()
+    sink = RecordingSink()
+    stream = WatchStream("pods", content_type="application/json")
+    p = WatchPump(
+        stream,
+        ScriptedBody(chunks, broken=broken),
+        client,
+        JsonWatchDecoder(),
+        stream.watch_filter(lambda ns: ns == "mesh"),
+        sink=sink,
+        slow_client_seconds=0.05,
+    )
+    return p, client, sink
+
+
+async def test_counts_are_reported_once_per_chunk_and_add_up() -> None:
+    p, _, sink = counted([STREAM[0] + STREAM[1], STREAM[2], BOOKMARK + STREAM[4]])
+    await p.run()
+    assert len(sink.reports) == 3  # one per chunk; the end adds nothing new
+    totals = [sum(r[1][i] for r in sink.reports) for i in range(6)]
+    c = p.stream.counters
+    assert totals == [c.events_in, c.dropped, c.events_out, c.coalesced, c.bytes_in, c.bytes_out]
+    assert (c.events_in, c.dropped, c.events_out) == (5, 2, 3)
+    assert sink.endings == [("pods", EndReason.UPSTREAM_CLOSED)]
+
+
+async def test_a_broken_upstream_ends_with_its_reason() -> None:
+    p, client, _ = counted([STREAM[0]], broken=True)
+    await p.run()
+    assert client.data == STREAM[0]
+    assert p.end is EndReason.UPSTREAM_BROKE
+    assert p.end_reason == "upstream broke: ClientPayloadError"
+
+
+@pytest.mark.timeout(10)
+async def test_a_client_that_never_drains_is_cut_as_too_slow() -> None:
+    p, _, sink = counted([STREAM[0]], client=RecordingClient(stall=True))
+    await p.run()
+    assert p.end is EndReason.CLIENT_TOO_SLOW and p.end_reason == "client too slow"
+    assert sink.endings == [("pods", EndReason.CLIENT_TOO_SLOW)]
+    # The event was counted as out when the write began: the report still carries it.
+    assert sum(r[1][2] for r in sink.reports) == 1
+
+
+async def test_a_client_gone_ends_quietly() -> None:
+    p, _, sink = counted([STREAM[0]], client=RecordingClient(gone=True))
+    await p.run()
+    assert p.end is EndReason.CLIENT_GONE
+    assert sink.endings == [("pods", EndReason.CLIENT_GONE)]
+
+
+async def test_registry_totals_follow_the_reports() -> None:
+    registry = StreamRegistry()
+    stream = WatchStream("pods", content_type="application/json")
+    registry.add(stream)
+    p = WatchPump(
+        stream, ScriptedBody([b"".join(STREAM)]), RecordingClient(), JsonWatchDecoder(),
+        stream.watch_filter(lambda ns: ns == "mesh"), sink=registry.totals,
+    )  # fmt: skip
+    await p.run()
+    registry.remove(stream)
+    pods = registry.totals.snapshot()["pods"]
+    assert (pods["events_in"], pods["dropped"], pods["events_out"]) == (5, 2, 3)
+    assert pods["bytes_out"] == len(WANT)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import ssl
 import sys
 from pathlib import Path
@@ -16,16 +15,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from discofilter.harness.processes import free_port as _free_port
 from discofilter.sim.server import Simulator
 
 pytestmark = pytest.mark.timeout(60)
 MESH = {"istio-injection": "enabled"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _start(*args: str) -> asyncio.subprocess.Process:

@@ -208,7 +208,7 @@ async def test_a_flip_applied_after_a_list_was_served_expires_its_version(
         assert rig.proxy.served.generation_of(rv) == rig.proxy.enrollment_generation
         # A lagging flip lands now; its resourceVersion is older than the LIST's.
         rig.proxy.enrollment.apply_namespace("mesh-a", {})
-        rig.proxy._on_enrollment_changes([EnrollmentChange("mesh-a", False, None)])
+        rig.proxy.apply_enrollment_changes([EnrollmentChange("mesh-a", False, None)])
         assert rig.proxy.namespaces.last_flip_rv <= int(rv)
         resp = await s.get(
             f"{rig.url}/api/v1/pods?watch=1&resourceVersion={rv}", headers={"Accept": ctype}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,17 +15,12 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from discofilter.harness.processes import free_port as _free_port
 from discofilter.sim.server import Simulator
 from tests.component.reload.conftest import BATCH, MESH, MESH_ONLY
 
 pytestmark = pytest.mark.timeout(60)
 MESH_OR_BATCH = MESH_ONLY + "  - matchLabels: {tier: batch}\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _fill(sim: Simulator) -> None:

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 from pathlib import Path
 
 import pytest
 
 from discofilter.errors import ConfigError
+from discofilter.harness.processes import free_port as _free_port
 from discofilter.sim.command import parse_listen
 
 from .conftest import kubectl_binary
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_parse_listen() -> None:

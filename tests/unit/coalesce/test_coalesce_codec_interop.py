@@ -11,8 +11,8 @@ from _coalesce_helpers import pod
 
 from discofilter.coalesce import CoalescePolicy, Coalescer
 from discofilter.codec.jsonwatch import JsonWatchDecoder
-from discofilter.codec.k8sproto import encode_watch_frame
 from discofilter.codec.protowatch import ProtoWatchDecoder
+from discofilter.sim.k8sproto import encode_watch_frame
 
 
 def _pod(rv: int, ip: str) -> dict[str, Any]:

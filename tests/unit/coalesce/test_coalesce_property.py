@@ -50,9 +50,9 @@ from hypothesis import strategies as st
 from discofilter.coalesce import CoalescePolicy, Coalescer, CoalesceStats
 from discofilter.coalesce.retype import retype
 from discofilter.codec import JsonWatchDecoder, ProtoWatchDecoder, encode_error_event
-from discofilter.codec.k8sproto import encode_watch_frame
 from discofilter.codec.mediatype import JSON, PROTOBUF
 from discofilter.model import ADDED, BOOKMARK, DELETED, ERROR, MODIFIED, WatchEvent
+from discofilter.sim.k8sproto import encode_watch_frame
 from discofilter.status import status_dict
 
 # 300 examples run in a few seconds; COALESCE_EXAMPLES=10000 for a soak before changing the

@@ -18,7 +18,7 @@ import pytest
 from codec_samples import bookmark, make_pod
 
 from discofilter.codec import encode_error_event, filter_list, prune_managed_fields_proto
-from discofilter.codec.k8sproto import encode_list, encode_object, encode_watch_frame
+from discofilter.sim.k8sproto import encode_list, encode_object, encode_watch_frame
 from discofilter.status import status_dict
 
 pytestmark = pytest.mark.e2e

@@ -14,7 +14,10 @@ import orjson
 import pytest
 
 from discofilter.codec import ProtoWatchDecoder, filter_list
-from discofilter.codec.k8sproto import (
+from discofilter.codec.protostatus import watch_event_message
+from discofilter.codec.wire import field_bytes, frame
+from discofilter.errors import CodecError
+from discofilter.sim.k8sproto import (
     decode_message,
     decode_object,
     encode_object,
@@ -23,9 +26,6 @@ from discofilter.codec.k8sproto import (
     supports,
     unwrap,
 )
-from discofilter.codec.protostatus import watch_event_message
-from discofilter.codec.wire import field_bytes, frame
-from discofilter.errors import CodecError
 
 FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "k8s-api-testdata"
 KINDS = [

@@ -6,8 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from discofilter.codec import JsonWatchDecoder, ProtoWatchDecoder, filter_list
-from discofilter.codec.k8sproto import encode_list, encode_watch_frame
 from discofilter.errors import CodecError
+from discofilter.sim.k8sproto import encode_list, encode_watch_frame
 
 _POD = {
     "kind": "Pod",

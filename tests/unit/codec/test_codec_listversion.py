@@ -6,8 +6,8 @@ import orjson
 import pytest
 
 from discofilter.codec import filter_list, filter_list_versioned
-from discofilter.codec.k8sproto import encode_list
 from discofilter.errors import CodecError
+from discofilter.sim.k8sproto import encode_list
 
 JSON = "application/json"
 PROTOBUF = "application/vnd.kubernetes.protobuf"

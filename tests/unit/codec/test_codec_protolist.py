@@ -8,8 +8,8 @@ import pytest
 from codec_samples import make_pod
 
 from discofilter.codec import filter_list
-from discofilter.codec.k8sproto import decode_object, encode_list
 from discofilter.errors import CodecError
+from discofilter.sim.k8sproto import decode_object, encode_list
 
 PB = "application/vnd.kubernetes.protobuf"
 

@@ -6,11 +6,11 @@ import pytest
 from codec_samples import bookmark, make_pod
 
 from discofilter.codec import ProtoWatchDecoder, decoder_for, encode_error_event
-from discofilter.codec.k8sproto import encode_object, encode_watch_frame
 from discofilter.codec.protostatus import watch_event_message
 from discofilter.codec.wire import field_bytes, field_str, frame
 from discofilter.errors import CodecError, FrameTooLarge
 from discofilter.model import WatchEvent
+from discofilter.sim.k8sproto import encode_object, encode_watch_frame
 from discofilter.status import status_dict
 
 PB_WATCH = "application/vnd.kubernetes.protobuf;stream=watch"

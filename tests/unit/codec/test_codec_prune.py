@@ -11,8 +11,8 @@ from discofilter.codec import (
     prune_managed_fields_json,
     prune_managed_fields_proto,
 )
-from discofilter.codec.k8sproto import decode_object, encode_watch_frame
 from discofilter.codec.wire import LEN, iter_fields
+from discofilter.sim.k8sproto import decode_object, encode_watch_frame
 
 
 def test_json_prune_removes_managed_fields_and_keeps_the_rest() -> None:
@@ -76,7 +76,7 @@ def test_savings_on_sample_pod() -> None:
 
 def test_list_pruning_json_and_protobuf() -> None:
     from discofilter.codec import filter_list
-    from discofilter.codec.k8sproto import encode_list
+    from discofilter.sim.k8sproto import encode_list
 
     items = [make_pod("mesh-a", "a"), make_pod("batch", "b"), make_pod("mesh-b", "c")]
     bare = make_pod("mesh-c", "d")

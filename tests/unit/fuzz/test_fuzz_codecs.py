@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from discofilter.codec import JsonWatchDecoder, ProtoWatchDecoder, filter_list
-from discofilter.codec.k8sproto import encode_list, encode_watch_frame
+from discofilter.sim.k8sproto import encode_list, encode_watch_frame
 from tests.unit.fuzz.settings import FUZZ
 
 NAMESPACES = ["mesh-a", "batch", "", "namespace", 'a"b', "x\\y", "\u00e9t\u00e9", '","n":"']

@@ -7,17 +7,17 @@ from typing import Any
 
 import orjson
 import pytest
-from codec_samples import make_pod
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from discofilter._generated.k8s.api import core_v1_pb2, discovery_v1_pb2
-from discofilter.codec.k8sproto import KINDS, fill, message_class, to_message
-from discofilter.codec.k8sproto_types import FIELDSV1, INTSTR, MICROTIME, QUANTITY, TIME
-from discofilter.codec.protoencode import encode_message
 from discofilter.codec.wire import iter_fields
 from discofilter.errors import CodecError
+from discofilter.sim.k8sproto import KINDS, fill, message_class, to_message
+from discofilter.sim.k8sproto_types import FIELDSV1, INTSTR, MICROTIME, QUANTITY, TIME
+from discofilter.sim.protoencode import encode_message
+from tests.unit.codec.codec_samples import make_pod
 
 FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "k8s-api-testdata"
 

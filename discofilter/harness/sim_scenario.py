@@ -20,10 +20,10 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from discofilter.bench.scenario_meta import Churner, ScenarioMeta
 from discofilter.clock import Clock
 from discofilter.errors import ConfigError
 from discofilter.filter.selectors import selector_from_label_selector, selector_set
+from discofilter.harness.scenario_meta import Churner, ScenarioMeta
 from discofilter.sim.churn import ChurnDriver
 from discofilter.sim.populate import populate
 from discofilter.sim.scenario import CHURN_KINDS, Burst, Phase, Rate, Scenario, parse_scenario

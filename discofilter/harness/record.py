@@ -24,8 +24,8 @@ from typing import Any
 
 import orjson
 
-from discofilter.bench.kubeapi import api_client, list_funcs
-from discofilter.bench.trace import TraceWriter
+from discofilter.harness.kubeapi import api_client, list_funcs
+from discofilter.harness.trace import TraceWriter
 
 log = logging.getLogger(__name__)
 

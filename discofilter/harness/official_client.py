@@ -1,6 +1,6 @@
 """The official ``kubernetes`` Python client as a benchmark watcher, in its own process.
 
-Run as ``python -m discofilter.bench.official_client --url URL --kinds pods,... --out FILE``.
+Run as ``python -m discofilter.harness.official_client --url URL --kinds pods,... --out FILE``.
 Each kind gets a thread doing what a controller written with the official client does: LIST,
 then ``watch.Watch().stream(list_xxx_for_all_namespaces, resource_version=...,
 allow_watch_bookmarks=True)`` with full model deserialization (the client's default — its real
@@ -28,7 +28,8 @@ from typing import Any
 
 import orjson
 
-from discofilter.watchclient import EventLog, rv_int
+from discofilter.model import rv_int
+from discofilter.watchclient import EventLog
 
 # 0.5 s: fast enough for a 1 s progress display, cheap enough to be noise.
 PROGRESS_INTERVAL_S = 0.5
@@ -158,7 +159,7 @@ class OfficialWatcher:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="discofilter.bench.official_client")
+    p = argparse.ArgumentParser(prog="discofilter.harness.official_client")
     p.add_argument("--url", required=True)
     p.add_argument("--kinds", default="pods")
     p.add_argument("--out", required=True)

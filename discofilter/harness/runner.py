@@ -36,11 +36,12 @@ from typing import Any, Protocol, TextIO
 
 import aiohttp
 
-from discofilter.bench import stats
-from discofilter.bench.clients import Clients, OfficialClients, PythonClients, State
-from discofilter.bench.progress import ProgressLine
-from discofilter.bench.results import iso_now, machine_info
-from discofilter.bench.targets import (
+from discofilter.filter.selectors import SelectorSet, selector_from_label_selector, selector_set
+from discofilter.harness import stats
+from discofilter.harness.clients import Clients, OfficialClients, PythonClients, State
+from discofilter.harness.progress import ProgressLine
+from discofilter.harness.results import iso_now, machine_info
+from discofilter.harness.targets import (
     DIRECT,
     DISCOFILTER,
     DISCOFILTER_NOCC,
@@ -49,7 +50,6 @@ from discofilter.bench.targets import (
     start_discofilter,
     start_kubectl_proxy,
 )
-from discofilter.filter.selectors import SelectorSet, selector_from_label_selector, selector_set
 from discofilter.watchclient import Watcher, resource
 
 log = logging.getLogger(__name__)

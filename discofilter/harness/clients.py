@@ -1,7 +1,7 @@
 """The watching clients of one mode: aiohttp informer watchers and the official-client process.
 
 ``PythonClients`` runs one ``Watcher`` per kind in the harness's event loop.
-``OfficialClients`` runs ``discofilter.bench.official_client`` as a child process and follows its
+``OfficialClients`` runs ``discofilter.harness.official_client`` as a child process and follows its
 progress lines; its per-event log and final cache come back in a JSON file when it is stopped.
 Both expose the same read side: events so far, max resourceVersion per kind, and after
 ``finish()`` the per-kind ``EventLog``, cache state and counters.
@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from discofilter.bench.processes import Child, python_module_argv, spawn
+from discofilter.harness.processes import Child, python_module_argv, spawn
 from discofilter.watchclient import EventLog, Watcher, resource
 
 State = dict[tuple[str, str], tuple[str, str]]
@@ -91,7 +91,7 @@ class OfficialClients:
 
     async def start(self, timeout_s: float = 60.0) -> None:
         argv = python_module_argv(
-            "discofilter.bench.official_client",
+            "discofilter.harness.official_client",
             "--url",
             self.url,
             "--kinds",

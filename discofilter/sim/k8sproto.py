@@ -38,7 +38,9 @@ from discofilter._generated.k8s.api import core_v1_pb2 as core
 from discofilter._generated.k8s.api import discovery_v1_pb2 as discovery
 from discofilter._generated.k8s.apimachinery import meta_v1_pb2 as meta
 from discofilter._generated.k8s.apimachinery import runtime_pb2 as runtime
-from discofilter.codec.k8sproto_types import (
+from discofilter.codec.wire import K8S_MAGIC, frame
+from discofilter.errors import CodecError
+from discofilter.sim.k8sproto_types import (
     FIELDSV1,
     INTSTR,
     MICROTIME,
@@ -47,9 +49,7 @@ from discofilter.codec.k8sproto_types import (
     format_time,
     parse_time,
 )
-from discofilter.codec.protoencode import encode_message
-from discofilter.codec.wire import K8S_MAGIC, frame
-from discofilter.errors import CodecError
+from discofilter.sim.protoencode import encode_message
 
 # (apiVersion, kind) -> message class. The kinds the emulator serves as protobuf.
 KINDS: dict[tuple[str, str], type[Message]] = {

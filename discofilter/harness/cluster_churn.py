@@ -23,7 +23,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from discofilter.bench.scenario_meta import ScenarioMeta
+from discofilter.harness.scenario_meta import ScenarioMeta
 
 TICK_S = 0.1
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from discofilter.bench.scenario_meta import ScenarioMeta, trace_meta
-from discofilter.bench.sim_scenario import generated_meta
 from discofilter.errors import ConfigError
+from discofilter.harness.scenario_meta import ScenarioMeta, trace_meta
+from discofilter.harness.sim_scenario import generated_meta
 
 
 def scenario_meta(path: Path, *, non_mesh_share: float | None = None) -> ScenarioMeta:

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from discofilter.bench.outputs import write_outputs
-from discofilter.bench.results import render_table
-from discofilter.bench.runner import RunSpec, Upstream, run
-from discofilter.bench.scenario_file import scenario_meta
-from discofilter.bench.scenario_meta import ScenarioMeta
-from discofilter.bench.upstream import EmulatorUpstream
+from discofilter.harness.apiserver import EmulatorUpstream
+from discofilter.harness.outputs import write_outputs
+from discofilter.harness.results import render_table
+from discofilter.harness.runner import RunSpec, Upstream, run
+from discofilter.harness.scenario_file import scenario_meta
+from discofilter.harness.scenario_meta import ScenarioMeta
 
 
 @dataclass(slots=True)
@@ -40,9 +40,9 @@ async def start_upstream(a: BenchArgs, meta: ScenarioMeta) -> Upstream:
         return await EmulatorUpstream.start(
             a.scenario, seed=a.seed, non_mesh_share=a.non_mesh_share
         )
-    from discofilter.bench.cluster_churn import ClusterChurn
-    from discofilter.bench.kubeapi import api_client
-    from discofilter.bench.upstream import ClusterUpstream
+    from discofilter.harness.apiserver import ClusterUpstream
+    from discofilter.harness.cluster_churn import ClusterChurn
+    from discofilter.harness.kubeapi import api_client
 
     api = await api_client(a.kubeconfig, a.context)
     churner = ClusterChurn(api, meta, seed=a.seed)
@@ -52,7 +52,7 @@ async def start_upstream(a: BenchArgs, meta: ScenarioMeta) -> Upstream:
 
 async def bench(a: BenchArgs) -> dict[str, Any]:
     """Run the benchmark, write results.json, table.txt and the plots; print the table."""
-    from discofilter.bench.targets import MODES
+    from discofilter.harness.targets import MODES
 
     meta = scenario_meta(a.scenario, non_mesh_share=a.non_mesh_share)
     spec = RunSpec(

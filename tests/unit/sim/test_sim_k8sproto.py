@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 
 import pytest
-from codec_samples import make_pod
 
 from discofilter.codec import ProtoWatchDecoder
-from discofilter.codec.k8sproto import (
+from discofilter.errors import CodecError
+from discofilter.sim.k8sproto import (
     decode_message,
     decode_object,
     encode_object,
@@ -16,8 +16,8 @@ from discofilter.codec.k8sproto import (
     parse_time,
     supports,
 )
-from discofilter.errors import CodecError
 from discofilter.sim.protobuf_encoding import PROTOBUF_ENCODING
+from tests.unit.codec.codec_samples import make_pod
 
 
 def test_pod_round_trip_keeps_subset_fields() -> None:

@@ -18,8 +18,8 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from discofilter.bench.trace import TraceEvent
 from discofilter.clock import Clock, SystemClock
+from discofilter.harness.trace import TraceEvent
 from discofilter.sim.apierrors import ApiError
 from discofilter.sim.resources import RESOURCES
 from discofilter.sim.store import Store

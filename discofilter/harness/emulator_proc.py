@@ -1,4 +1,4 @@
-"""The benchmark's emulator process: ``python -m discofilter.bench.emulator_proc``.
+"""The benchmark's emulator process: ``python -m discofilter.harness.emulator_proc``.
 
 Starts a ``Simulator`` on an ephemeral loopback port, populates it from the scenario, and then
 takes commands, one JSON object per line on stdin:
@@ -26,8 +26,8 @@ from typing import Any
 
 import orjson
 
-from discofilter.bench.scenario_file import scenario_meta
 from discofilter.clock import SystemClock
+from discofilter.harness.scenario_file import scenario_meta
 
 
 def _say(msg: dict[str, Any]) -> None:
@@ -96,7 +96,7 @@ def _report(task: asyncio.Task[Any], store: Any, churner: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="discofilter.bench.emulator_proc")
+    p = argparse.ArgumentParser(prog="discofilter.harness.emulator_proc")
     p.add_argument("--scenario", required=True)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--non-mesh-share", type=float, default=None)

@@ -1,6 +1,6 @@
 """The upstream of a run: the emulator in a child process (default) or a real cluster.
 
-``EmulatorUpstream`` starts ``python -m discofilter.bench.emulator_proc`` and talks to it over
+``EmulatorUpstream`` starts ``python -m discofilter.harness.emulator_proc`` and talks to it over
 stdin/stdout (one JSON object per line), so the emulator's CPU is not the harness's and the
 churn starts only when every client is synced. ``ClusterUpstream`` points at a kubeconfig's
 server and drives churn through the API (``cluster_churn``), the way kube-burner does.
@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from discofilter.bench.processes import Child, python_module_argv, spawn
+from discofilter.harness.processes import Child, python_module_argv, spawn
 
 # Emulator bookmark interval for benchmark runs: 1 s (kube-apiserver: ~1 min). Clients behind a
 # filtering proxy learn the final resourceVersion from a bookmark when the last events were in
@@ -50,7 +50,7 @@ class EmulatorUpstream:
             args += ["--non-mesh-share", str(non_mesh_share)]
         child = await spawn(
             "emulator",
-            python_module_argv("discofilter.bench.emulator_proc", *args),
+            python_module_argv("discofilter.harness.emulator_proc", *args),
             stdin=True,
             stdout=True,
         )

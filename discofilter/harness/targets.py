@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import yaml
 
-from discofilter.bench.processes import (
+from discofilter.harness.processes import (
     Child,
     free_port,
     python_module_argv,

@@ -81,7 +81,7 @@ class TraceChurn:
 
 
 def trace_meta(path: Path, doc: dict[str, Any]) -> ScenarioMeta:
-    from discofilter.bench.trace import read_trace
+    from discofilter.harness.trace import read_trace
 
     trace_path = (path.parent / str(doc["trace"])).resolve()
     if not trace_path.exists():
@@ -91,7 +91,7 @@ def trace_meta(path: Path, doc: dict[str, Any]) -> ScenarioMeta:
     preload_s = float(doc.get("preloadSeconds", 0.0))
 
     def build(store: Any, *, seed: int = 1, clock: Clock | None = None) -> Churner:
-        from discofilter.bench.replay import TraceReplayer
+        from discofilter.harness.replay import TraceReplayer
 
         events = sorted(read_trace(trace_path, rate=rate), key=lambda e: e.ts)
         t0 = events[0].ts if events else 0.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from discofilter.bench.results import append_results_md, render_table, write_results
+from discofilter.harness.results import append_results_md, render_table, write_results
 
 
 def write_outputs(
@@ -35,7 +35,7 @@ def write_outputs(
 
 
 def _write_plots(results: dict[str, Any], series: dict[str, Any], out_dir: Path) -> dict[str, Path]:
-    from discofilter.bench.plots import plot_latency_cdf, plot_rates
+    from discofilter.harness.plots import plot_latency_cdf, plot_rates
 
     paths: dict[str, Path] = {}
     name = results["scenario"]["name"]

@@ -25,8 +25,9 @@ from typing import Any
 import orjson
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from discofilter.codec.k8sproto_types import FIELDSV1, INTSTR, MICROTIME, QUANTITY, TIME, parse_time
+from discofilter.codec.wire import encode_varint
 from discofilter.errors import CodecError
+from discofilter.sim.k8sproto_types import FIELDSV1, INTSTR, MICROTIME, QUANTITY, TIME, parse_time
 
 _ONE_BYTE = [bytes((i,)) for i in range(128)]
 
@@ -49,16 +50,10 @@ Plan = dict[str, tuple[int, int, bytes, Any, str]]
 
 
 def varint(value: int) -> bytes:
+    """``wire.encode_varint`` with the one-byte values precomputed (most tags and lengths)."""
     if 0 <= value < 128:
         return _ONE_BYTE[value]
-    if value < 0:
-        value += 1 << 64
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    return encode_varint(value)
 
 
 def _ld(tag: bytes, payload: bytes) -> bytes:

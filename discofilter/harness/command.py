@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from discofilter.bench.targets import DIRECT, MODES
 from discofilter.errors import DiscofilterError
+from discofilter.harness.targets import DIRECT, MODES
 
 DEFAULT_MODES = ",".join(MODES)
 RESULTS_MD = Path(__file__).resolve().parents[2] / "bench" / "RESULTS.md"
@@ -112,7 +112,7 @@ def run_bench(args: argparse.Namespace) -> int:
     if not args.no_plots and importlib.util.find_spec("matplotlib") is None:
         print(f"discofilter bench: {PLOTS_MISSING}", file=sys.stderr)
         return 2
-    from discofilter.bench.harness import BenchArgs, bench
+    from discofilter.harness.pipeline import BenchArgs, bench
 
     clients = [c.strip() for c in args.clients.split(",") if c.strip()]
     bad = [c for c in clients if c not in ("python", "official")]
@@ -147,7 +147,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def run_record(args: argparse.Namespace) -> int:
-    from discofilter.bench.record import record
+    from discofilter.harness.record import record
 
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     try:
