@@ -165,6 +165,18 @@ def _check_target(target: str) -> str | Rejected:
     return path
 
 
+def _upgrade(headers: Mapping[str, str], segs: list[str]) -> Upgrade | None:
+    upgrade = headers.get("Upgrade") or headers.get("upgrade")
+    # "Upgrade: h2c" is an optional offer (curl --http2 over http) the server may ignore; the
+    # header is hop-by-hop and dropped, and the request is served as HTTP/1.1.
+    if upgrade and upgrade.strip().lower() != "h2c":
+        return Upgrade(f"Upgrade: {upgrade}")
+    # /api/v1/namespaces/NS/pods/NAME/exec and friends are upgrades even without the header.
+    if len(segs) >= 2 and segs[-1] in _SUBRESOURCE_UPGRADES and "namespaces" in segs:
+        return Upgrade(segs[-1])
+    return None
+
+
 def classify(
     method: str,
     target: str,
@@ -188,15 +200,9 @@ def classify(
     # the pod list there, so classify what it will see (%2f/%5c/%00 were refused above).
     segs = [unquote(s) for s in path[1:].split("/")] if path != "/" else []
 
-    upgrade = headers.get("Upgrade") or headers.get("upgrade")
-    # "Upgrade: h2c" is an optional offer (curl --http2 over http) the server may ignore; the
-    # header is hop-by-hop and dropped, and the request is served as HTTP/1.1.
-    if upgrade and upgrade.strip().lower() != "h2c":
-        return Upgrade(f"Upgrade: {upgrade}")
-    # /api/v1/namespaces/NS/pods/NAME/exec and friends are upgrades even without the header.
-    if len(segs) >= 2 and segs[-1] in _SUBRESOURCE_UPGRADES and "namespaces" in segs:
-        return Upgrade(segs[-1])
-
+    upgrade = _upgrade(headers, segs)
+    if upgrade is not None:
+        return upgrade
     if method != "GET":
         return PassThrough(f"method {method}")
 

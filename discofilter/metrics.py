@@ -143,6 +143,14 @@ class Metrics:
         disable_created_metrics()
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
+        self._stream_families(r)
+        self._process_families(r)
+        self.build_info.labels(__version__).set(1)
+        self._kinds: dict[str, KindMetrics] = {}
+        self._coalesce: CoalesceCollector | None = None
+
+    def _stream_families(self, r: CollectorRegistry) -> None:
+        """The per-kind families the streams report into (once per chunk, ``KindMetrics``)."""
         kind_enrolled = ("kind", "enrolled")
         self.events_in = Counter(
             f"{PREFIX}_events_in",
@@ -192,6 +200,9 @@ class Metrics:
             ("kind",),
             registry=r,
         )
+
+    def _process_families(self, r: CollectorRegistry) -> None:
+        """Latency, upstream, namespace-view, reload and build families."""
         self.added_delay = Histogram(
             f"{PREFIX}_added_delay_seconds",
             "Time from an event's arrival from the upstream to its write to the client.",
@@ -232,9 +243,6 @@ class Metrics:
         self.build_info = Gauge(
             f"{PREFIX}_build_info", "Always 1; labels carry the version.", ("version",), registry=r
         )
-        self.build_info.labels(__version__).set(1)
-        self._kinds: dict[str, KindMetrics] = {}
-        self._coalesce: CoalesceCollector | None = None
 
     def watch_coalesce(self, table: CoalesceStatsTable) -> None:
         """Export ``table`` (the proxy's per-kind ``CoalesceStats``) as the

@@ -87,6 +87,18 @@ async def _start_admin_http(state: Any, metrics: Any, listen: str) -> web.AppRun
     return runner
 
 
+async def _start_admin(
+    up: _Listeners, state: Any, metrics: Any, listen: str | None, grpc_listen: str | None
+) -> None:
+    """The admin HTTP and gRPC listeners that are configured (worker 0 only)."""
+    from discofilter.admin.grpc_server import start_admin_grpc
+
+    if listen:
+        up.admin_runner = await _start_admin_http(state, metrics, listen)
+    if grpc_listen:
+        up.grpc_server, _ = await start_admin_grpc(state, *split_host_port(grpc_listen))
+
+
 async def _start_proxy_site(app: web.Application, config: Config, reuse_port: bool) -> Any:
     from discofilter.server.tuning.tls import server_ssl_context
 
@@ -120,11 +132,9 @@ async def serve(
     false: the parent of several workers polls) reload the config live
     (``discofilter.server.reload``); ``startup`` is the effective config before start-up
     substitutions, what restart-only settings are compared to."""
-    from discofilter.admin.grpc_server import start_admin_grpc
     from discofilter.metrics import Metrics
     from discofilter.server.admin_state import ProxyAdminState
     from discofilter.server.proxy import ProxyServer  # aiohttp app import only when serving
-    from discofilter.server.reload import ConfigReloader
     from discofilter.server.tuning.gc import tune_gc
 
     target = resolve_target(config)
@@ -132,14 +142,10 @@ async def serve(
     proxy = ProxyServer(
         config, Upstream(target, config.upstream.connect_timeout_seconds), metrics=metrics
     )
-    state = ProxyAdminState(proxy)
     await proxy.start_background()
     up = _Listeners()
     try:
-        if admin_listen:
-            up.admin_runner = await _start_admin_http(state, metrics, admin_listen)
-        if admin_grpc_listen:
-            up.grpc_server, _ = await start_admin_grpc(state, *split_host_port(admin_grpc_listen))
+        await _start_admin(up, ProxyAdminState(proxy), metrics, admin_listen, admin_grpc_listen)
         up.proxy_runner, tls = await _start_proxy_site(proxy.make_app(), config, reuse_port)
     except BaseException:
         await up.stop()
@@ -159,11 +165,7 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     reloader = None
     if reload is not None:
-        poll = reload.poll_seconds if poll_config else 0.0
-        reloader = ConfigReloader(
-            proxy, reload.load, startup or config, SystemClock(), reload.path, poll
-        )
-        reloader.start()
+        reloader = _start_reloader(proxy, reload, startup or config, poll_config)
         loop.add_signal_handler(signal.SIGHUP, reloader.request)
     try:
         await stop.wait()
@@ -172,6 +174,15 @@ async def serve(
             await reloader.stop()
         await proxy.stop()
         await up.stop()
+
+
+def _start_reloader(proxy: Any, reload: ReloadSource, startup: Config, poll: bool) -> Any:
+    from discofilter.server.reload import ConfigReloader
+
+    seconds = reload.poll_seconds if poll else 0.0
+    reloader = ConfigReloader(proxy, reload.load, startup, SystemClock(), reload.path, seconds)
+    reloader.start()
+    return reloader
 
 
 def run_worker(
