@@ -40,6 +40,7 @@ from discofilter.clock import Clock, SystemClock
 from discofilter.codec import DEFAULT_MAX_FRAME_BYTES, JsonWatchDecoder
 from discofilter.errors import CodecError
 from discofilter.model import rv_int
+from discofilter.upstream.queries import watch_query
 
 log = logging.getLogger(__name__)
 
@@ -244,13 +245,8 @@ class Watcher:
 
     async def watch_once(self) -> None:
         """Watch from ``last_rv`` until the server ends the stream; raise Expired on 410."""
-        q = {
-            "watch": "true",
-            "allowWatchBookmarks": "true",
-            "resourceVersion": self.last_rv,
-            "timeoutSeconds": self.watch_timeout_s,
-        }
-        url = f"{self.base_url}{self.resource.path}?{urlencode(q)}"
+        q = watch_query(self.last_rv, self.watch_timeout_s)
+        url = f"{self.base_url}{self.resource.path}?{q}"
         self.counters.watch_starts += 1
         async with self.session.get(url, headers=self.headers) as resp:
             if resp.status == 410:

@@ -13,6 +13,8 @@ from typing import Any
 
 from kubernetes_asyncio import client, config
 
+from discofilter.harness.list_calls import bind_list_calls
+
 
 async def api_client(kubeconfig: str | None, context: str | None = None) -> Any:
     """An ApiClient for ``kubeconfig`` (``context`` or its current one)."""
@@ -25,18 +27,7 @@ async def api_client(kubeconfig: str | None, context: str | None = None) -> Any:
 
 def list_funcs(api: Any) -> dict[str, Callable[..., Awaitable[Any]]]:
     """Plural kind → the cluster-wide list/watch call of ``kubernetes_asyncio``."""
-    core = client.CoreV1Api(api)
-    disc = client.DiscoveryV1Api(api)
-    return {
-        "pods": core.list_pod_for_all_namespaces,
-        "services": core.list_service_for_all_namespaces,
-        "endpoints": core.list_endpoints_for_all_namespaces,
-        "endpointslices": disc.list_endpoint_slice_for_all_namespaces,
-        "configmaps": core.list_config_map_for_all_namespaces,
-        "secrets": core.list_secret_for_all_namespaces,
-        "namespaces": core.list_namespace,
-        "nodes": core.list_node,
-    }
+    return bind_list_calls(client, api)
 
 
 def server_url(api: Any) -> str:

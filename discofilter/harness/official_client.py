@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from discofilter.harness.list_calls import bind_list_calls
 from discofilter.model import rv_int
 from discofilter.watchclient import EventLog
 
@@ -38,18 +39,7 @@ PROGRESS_INTERVAL_S = 0.5
 def _list_funcs(api_client: Any) -> dict[str, Callable[..., Any]]:
     from kubernetes import client
 
-    core = client.CoreV1Api(api_client)
-    disc = client.DiscoveryV1Api(api_client)
-    return {
-        "pods": core.list_pod_for_all_namespaces,
-        "services": core.list_service_for_all_namespaces,
-        "endpoints": core.list_endpoints_for_all_namespaces,
-        "endpointslices": disc.list_endpoint_slice_for_all_namespaces,
-        "configmaps": core.list_config_map_for_all_namespaces,
-        "secrets": core.list_secret_for_all_namespaces,
-        "namespaces": core.list_namespace,
-        "nodes": core.list_node,
-    }
+    return bind_list_calls(client, api_client)
 
 
 class OfficialWatcher:

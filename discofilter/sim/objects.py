@@ -20,9 +20,18 @@ from typing import Any
 
 import orjson
 
+from discofilter.sim.pod_parts import (
+    MF_TIME,
+    app_container,
+    conditions,
+    container_status,
+    istio_init,
+    istio_proxy,
+    managed_fields,
+)
+
 Obj = dict[str, Any]
 
-_MF_TIME = "2024-06-01T10:00:00Z"
 PADDING_ANNOTATION = "sim.discofilter.io/padding"
 GROUP_LABEL = "sim.discofilter.io/group"
 """Label on every scenario namespace naming its namespace group (how churn finds its groups)."""
@@ -83,8 +92,8 @@ def node(index: int) -> Obj:
                     "status": "True",
                     "reason": "KubeletReady",
                     "message": "kubelet is posting ready status",
-                    "lastHeartbeatTime": _MF_TIME,
-                    "lastTransitionTime": _MF_TIME,
+                    "lastHeartbeatTime": MF_TIME,
+                    "lastTransitionTime": MF_TIME,
                 }
             ],
             "addresses": [
@@ -101,259 +110,6 @@ def node(index: int) -> Obj:
             },
         },
     }
-
-
-def _app_container(app: str) -> Obj:
-    return {
-        "name": app,
-        "image": f"registry.example.com/{app}:v1.42.7",
-        "imagePullPolicy": "IfNotPresent",
-        "ports": [
-            {"name": "http", "containerPort": 8080, "protocol": "TCP"},
-            {"name": "metrics", "containerPort": 9090, "protocol": "TCP"},
-        ],
-        "env": [
-            {
-                "name": "POD_NAME",
-                "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}},
-            },
-            {
-                "name": "POD_NAMESPACE",
-                "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}},
-            },
-            {"name": "LOG_LEVEL", "value": "info"},
-        ],
-        "resources": {
-            "limits": {"cpu": "1", "memory": "512Mi"},
-            "requests": {"cpu": "100m", "memory": "128Mi"},
-        },
-        "readinessProbe": {
-            "httpGet": {"path": "/readyz", "port": 8080, "scheme": "HTTP"},
-            "periodSeconds": 10,
-            "timeoutSeconds": 1,
-            "successThreshold": 1,
-            "failureThreshold": 3,
-        },
-        "volumeMounts": [
-            {
-                "name": "kube-api-access",
-                "readOnly": True,
-                "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
-            }
-        ],
-        "terminationMessagePath": "/dev/termination-log",
-        "terminationMessagePolicy": "File",
-    }
-
-
-def _istio_proxy() -> Obj:
-    return {
-        "name": "istio-proxy",
-        "image": "docker.io/istio/proxyv2:1.23.0",
-        "args": [
-            "proxy",
-            "sidecar",
-            "--domain",
-            "$(POD_NAMESPACE).svc.cluster.local",
-            "--proxyLogLevel=warning",
-            "--log_output_level=default:info",
-        ],
-        "ports": [{"name": "http-envoy-prom", "containerPort": 15090, "protocol": "TCP"}],
-        "env": [
-            {"name": "PILOT_CERT_PROVIDER", "value": "istiod"},
-            {"name": "CA_ADDR", "value": "istiod.istio-system.svc:15012"},
-            {"name": "ISTIO_META_CLUSTER_ID", "value": "Kubernetes"},
-            {"name": "ISTIO_META_MESH_ID", "value": "cluster.local"},
-            {"name": "TRUST_DOMAIN", "value": "cluster.local"},
-        ],
-        "resources": {
-            "limits": {"cpu": "2", "memory": "1Gi"},
-            "requests": {"cpu": "10m", "memory": "40Mi"},
-        },
-        "readinessProbe": {
-            "httpGet": {"path": "/healthz/ready", "port": 15021, "scheme": "HTTP"},
-            "periodSeconds": 15,
-            "timeoutSeconds": 3,
-            "successThreshold": 1,
-            "failureThreshold": 4,
-        },
-        "volumeMounts": [
-            {"name": "workload-socket", "mountPath": "/var/run/secrets/workload-spiffe-uds"},
-            {"name": "istiod-ca-cert", "mountPath": "/var/run/secrets/istio"},
-            {"name": "istio-data", "mountPath": "/var/lib/istio/data"},
-            {"name": "istio-envoy", "mountPath": "/etc/istio/proxy"},
-            {"name": "istio-token", "mountPath": "/var/run/secrets/tokens"},
-            {"name": "istio-podinfo", "mountPath": "/etc/istio/pod"},
-        ],
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "readOnlyRootFilesystem": True,
-            "runAsGroup": 1337,
-            "runAsNonRoot": True,
-            "runAsUser": 1337,
-        },
-    }
-
-
-def _istio_init() -> Obj:
-    return {
-        "name": "istio-init",
-        "image": "docker.io/istio/proxyv2:1.23.0",
-        "args": [
-            "istio-iptables",
-            "-p",
-            "15001",
-            "-z",
-            "15006",
-            "-u",
-            "1337",
-            "-m",
-            "REDIRECT",
-            "-i",
-            "*",
-            "-x",
-            "",
-            "-b",
-            "*",
-            "-d",
-            "15090,15021,15020",
-            "--log_output_level=default:info",
-        ],
-        "resources": {
-            "limits": {"cpu": "2", "memory": "1Gi"},
-            "requests": {"cpu": "10m", "memory": "40Mi"},
-        },
-        "securityContext": {
-            "capabilities": {"add": ["NET_ADMIN", "NET_RAW"], "drop": ["ALL"]},
-            "runAsUser": 0,
-        },
-    }
-
-
-def _container_status(name: str, image: str, ready: bool, restarts: int) -> Obj:
-    return {
-        "name": name,
-        "state": {"running": {"startedAt": _MF_TIME}},
-        "lastState": {},
-        "ready": ready,
-        "restartCount": restarts,
-        "image": image,
-        "imageID": f"{image.split(':')[0]}@sha256:" + "4f" * 32,
-        "containerID": "containerd://" + "ab" * 32,
-        "started": True,
-    }
-
-
-def _conditions(ready: bool) -> list[Obj]:
-    flag = "True" if ready else "False"
-    return [
-        {
-            "type": "PodReadyToStartContainers",
-            "status": "True",
-            "lastProbeTime": None,
-            "lastTransitionTime": _MF_TIME,
-        },
-        {
-            "type": "Initialized",
-            "status": "True",
-            "lastProbeTime": None,
-            "lastTransitionTime": _MF_TIME,
-        },
-        {"type": "Ready", "status": flag, "lastProbeTime": None, "lastTransitionTime": _MF_TIME},
-        {
-            "type": "ContainersReady",
-            "status": flag,
-            "lastProbeTime": None,
-            "lastTransitionTime": _MF_TIME,
-        },
-        {
-            "type": "PodScheduled",
-            "status": "True",
-            "lastProbeTime": None,
-            "lastTransitionTime": _MF_TIME,
-        },
-    ]
-
-
-def _managed_fields(mesh: bool) -> list[Obj]:
-    spec_fields: Obj = {
-        "f:metadata": {
-            "f:generateName": {},
-            "f:labels": {".": {}, "f:app": {}, "f:pod-template-hash": {}},
-            "f:ownerReferences": {".": {}, 'k:{"uid":"0"}': {}},
-        },
-        "f:spec": {
-            "f:containers": {
-                'k:{"name":"app"}': {
-                    ".": {},
-                    "f:image": {},
-                    "f:imagePullPolicy": {},
-                    "f:name": {},
-                    "f:ports": {},
-                    "f:resources": {},
-                }
-            },
-            "f:dnsPolicy": {},
-            "f:enableServiceLinks": {},
-            "f:restartPolicy": {},
-            "f:schedulerName": {},
-            "f:securityContext": {},
-            "f:terminationGracePeriodSeconds": {},
-        },
-    }
-    if mesh:
-        spec_fields["f:metadata"]["f:annotations"] = {
-            ".": {},
-            "f:sidecar.istio.io/status": {},
-            "f:kubectl.kubernetes.io/default-container": {},
-        }
-    status_fields: Obj = {
-        "f:status": {
-            "f:conditions": {
-                'k:{"type":"ContainersReady"}': {
-                    ".": {},
-                    "f:lastProbeTime": {},
-                    "f:lastTransitionTime": {},
-                    "f:status": {},
-                    "f:type": {},
-                },
-                'k:{"type":"Ready"}': {
-                    ".": {},
-                    "f:lastProbeTime": {},
-                    "f:lastTransitionTime": {},
-                    "f:status": {},
-                    "f:type": {},
-                },
-            },
-            "f:containerStatuses": {},
-            "f:hostIP": {},
-            "f:hostIPs": {},
-            "f:phase": {},
-            "f:podIP": {},
-            "f:podIPs": {".": {}, 'k:{"ip":"0"}': {".": {}, "f:ip": {}}},
-            "f:startTime": {},
-        }
-    }
-    return [
-        {
-            "manager": "kube-controller-manager",
-            "operation": "Update",
-            "apiVersion": "v1",
-            "time": _MF_TIME,
-            "fieldsType": "FieldsV1",
-            "fieldsV1": spec_fields,
-        },
-        {
-            "manager": "kubelet",
-            "operation": "Update",
-            "apiVersion": "v1",
-            "time": _MF_TIME,
-            "fieldsType": "FieldsV1",
-            "fieldsV1": status_fields,
-            "subresource": "status",
-        },
-    ]
 
 
 def pod(
@@ -390,7 +146,7 @@ def pod(
 def _pod_template(mesh: bool, app: str, target_bytes: int) -> Obj:
     labels = {"app": app, "pod-template-hash": "7d9c6b5f48"}
     annotations: dict[str, str] = {}
-    containers = [_app_container(app)]
+    containers = [app_container(app)]
     init: list[Obj] = []
     volumes: list[Obj] = [
         {
@@ -401,7 +157,7 @@ def _pod_template(mesh: bool, app: str, target_bytes: int) -> Obj:
             },
         }
     ]
-    statuses = [_container_status(app, containers[0]["image"], True, 0)]
+    statuses = [container_status(app, containers[0]["image"], True, 0)]
     if mesh:
         labels.update(
             {
@@ -417,8 +173,8 @@ def _pod_template(mesh: bool, app: str, target_bytes: int) -> Obj:
                 "istio.io/rev": "default",
             }
         )
-        containers.append(_istio_proxy())
-        init.append(_istio_init())
+        containers.append(istio_proxy())
+        init.append(istio_init())
         volumes += [
             {"name": v, "emptyDir": {}}
             for v in (
@@ -429,7 +185,7 @@ def _pod_template(mesh: bool, app: str, target_bytes: int) -> Obj:
                 "istio-data",
             )
         ]
-        statuses.append(_container_status("istio-proxy", "docker.io/istio/proxyv2:1.23.0", True, 0))
+        statuses.append(container_status("istio-proxy", "docker.io/istio/proxyv2:1.23.0", True, 0))
     spec: Obj = {
         "volumes": volumes,
         "containers": containers,
@@ -473,7 +229,7 @@ def _pod_template(mesh: bool, app: str, target_bytes: int) -> Obj:
                 "blockOwnerDeletion": True,
             }
         ],
-        "managedFields": _managed_fields(mesh),
+        "managedFields": managed_fields(mesh),
     }
     if annotations:
         meta["annotations"] = annotations
@@ -482,12 +238,12 @@ def _pod_template(mesh: bool, app: str, target_bytes: int) -> Obj:
         "spec": spec,
         "status": {
             "phase": "Running",
-            "conditions": _conditions(True),
+            "conditions": conditions(True),
             "hostIP": ip_of(0, 172),
             "hostIPs": [{"ip": ip_of(0, 172)}],
             "podIP": ip_of(0),
             "podIPs": [{"ip": ip_of(0)}],
-            "startTime": _MF_TIME,
+            "startTime": MF_TIME,
             "containerStatuses": statuses,
             "qosClass": "Burstable",
         },

@@ -120,7 +120,7 @@ async def filtered_watch(
         if request.transport is not None:
             # The client may leave this much unsent before writes wait (then time out).
             request.transport.set_write_buffer_limits(high=proxy.config.streams.client_buffer_bytes)
-        await _stream(proxy, request, c, headers, up, resp, decoder)
+        await _run(proxy, _pump(proxy, request, c, headers, up, resp, decoder))
         with contextlib.suppress(ConnectionResetError):
             await resp.write_eof()
         return resp
@@ -164,16 +164,8 @@ def _pump(
     )  # fmt: skip
 
 
-async def _stream(
-    proxy: ProxyContext,
-    request: web.Request,
-    c: FilteredWatch,
-    headers: CIMultiDict[str],
-    up: aiohttp.ClientResponse,
-    resp: web.StreamResponse,
-    decoder: FrameDecoder,
-) -> None:
-    pump = _pump(proxy, request, c, headers, up, resp, decoder)
+async def _run(proxy: ProxyContext, pump: WatchPump) -> None:
+    """Run one stream's pump while it is registered, and log its opening and end."""
     stream = pump.stream
     proxy.registry.add(stream)
     log.info(

@@ -31,6 +31,7 @@ from discofilter.errors import CodecError, UpstreamError
 from discofilter.filter.enrollment import Enrollment, EnrollmentChange
 from discofilter.model import rv_int
 from discofilter.upstream.client import Upstream
+from discofilter.upstream.queries import watch_query
 
 log = logging.getLogger(__name__)
 
@@ -157,15 +158,8 @@ class NamespaceWatcher:
 
     async def watch_once(self) -> None:
         """One WATCH from ``resource_version``; returns on EOF, raises _Expired on 410."""
-        q = {
-            "watch": "1",
-            "allowWatchBookmarks": "true",
-            "resourceVersion": self.resource_version,
-            "timeoutSeconds": str(WATCH_TIMEOUT_SECONDS),
-        }
-        resp = await self.upstream.request(
-            "GET", "/api/v1/namespaces?" + urlencode(q), _ACCEPT, own=True
-        )
+        q = watch_query(self.resource_version, WATCH_TIMEOUT_SECONDS)
+        resp = await self.upstream.request("GET", "/api/v1/namespaces?" + q, _ACCEPT, own=True)
         self.watches += 1
         try:
             if resp.status == 410:
