@@ -118,7 +118,7 @@ def list_objects(
             raise apierrors.expired(_TOO_OLD_CONTINUE)
         after = (ns, name)
     else:
-        rv = opts.rv_int
+        rv = opts.resource_version_number
         if rv is not None and rv > current:
             raise apierrors.too_large_resource_version(rv, current)
         exact = opts.resource_version_match == EXACT or (

@@ -52,7 +52,8 @@ class ListOptions:
     """Table rows: None / Metadata / Object."""
 
     @property
-    def rv_int(self) -> int | None:
+    def resource_version_number(self) -> int | None:
+        """``resourceVersion`` as the emulator's revision number (None when absent)."""
         return int(self.resource_version) if self.resource_version else None
 
 

@@ -169,7 +169,9 @@ async def serve_watch(
         if opts.send_initial_events:
             initial_end_rv = store.resource_version
     else:
-        start_rv = opts.rv_int if opts.rv_int is not None else store.resource_version
+        start_rv = opts.resource_version_number
+        if start_rv is None:
+            start_rv = store.resource_version
         cursor = hist.index_after(start_rv)
         if cursor is None:
             too_old = f"too old resource version: {start_rv} ({hist.oldest_rv})"

@@ -6,4 +6,6 @@ incluster.py   the in-cluster service account (KUBERNETES_SERVICE_HOST, projecte
 token.py       a bearer token file re-read when it changes (projected tokens rotate)
 client.py      Upstream: the aiohttp sessions (caller traffic vs the proxy's own traffic)
 discovery.py   which resources are namespaced, from /api/v1 and /apis/G/V
+resolve.py     the settings → an UpstreamTarget (URL, kubeconfig, in-cluster, default)
+queries.py     the query of an informer's WATCH (shared with the benchmark's watch client)
 """
