@@ -201,6 +201,11 @@ class ProxyServer:
         self._tasks.append(asyncio.create_task(self.namespaces.run(), name="namespace-watch"))
         self._tasks.append(asyncio.create_task(self._discovery_loop(), name="discovery"))
 
+    def background_task(self, name: str) -> asyncio.Task[None]:
+        """The running background task ``name`` ("namespace-watch" or "discovery"); tests
+        cancel one to simulate a proxy that is starting."""
+        return next(t for t in self._tasks if t.get_name() == name)
+
     async def stop(self) -> None:
         for t in self._tasks:
             t.cancel()

@@ -119,7 +119,7 @@ async def test_not_ready_gives_503_with_retry_after() -> None:
     )
     try:
         # Stop the namespace watch and forget its sync: the proxy is "starting" again.
-        rig.proxy._tasks[0].cancel()
+        rig.proxy.background_task("namespace-watch").cancel()
         rig.proxy.namespaces.ready.clear()
         async with aiohttp.ClientSession() as s, s.get(rig.url + "/api/v1/pods") as r:
             assert r.status == 503
@@ -189,7 +189,7 @@ async def test_unknown_resource_waits_for_first_discovery() -> None:
     rig = await start_rig(with_overrides(Config(), server={"not_ready_wait_seconds": 0.1}))
     try:
         await rig.proxy.namespaces.ready.wait()
-        rig.proxy._tasks[1].cancel()  # the discovery loop: pretend it has not answered yet
+        rig.proxy.background_task("discovery").cancel()  # pretend it has not answered yet
         rig.proxy.discovery_attempted.clear()
         url = rig.url + "/apis/example.com/v1/widgets"
         async with aiohttp.ClientSession() as s:
