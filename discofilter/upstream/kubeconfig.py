@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import yaml
@@ -88,9 +88,19 @@ def parse_kubeconfig(
         insecure=bool(cluster.get("insecure-skip-tls-verify", False)),
         server_name=cluster.get("tls-server-name") or None,
     )
+    own = _own_credentials(user, str(ctx.get("user")), rel, path, clock)
+    return UpstreamTarget(
+        server=server.rstrip("/"), tls=tls, own=own, source=f"kubeconfig {path} context {ctx_name}"
+    )
+
+
+def _own_credentials(
+    user: Mapping[str, Any], name: str, rel: Callable[[str], str], path: str, clock: Clock | None
+) -> OwnCredentials:
+    """The proxy's own identity from a kubeconfig ``user`` entry."""
     if user.get("exec") or user.get("auth-provider"):
         raise ConfigError(
-            f"kubeconfig {path}: user {ctx.get('user')!r} uses an exec/auth-provider plugin, which "
+            f"kubeconfig {path}: user {name!r} uses an exec/auth-provider plugin, which "
             "discofilter does not run; give the proxy a token, tokenFile or client certificate"
         )
     token_file = TokenFile(rel(user["tokenFile"]), clock) if user.get("tokenFile") else None
@@ -114,9 +124,7 @@ def parse_kubeconfig(
     )
     if own.has_client_cert != bool(own.client_key_file or own.client_key_data):
         raise ConfigError(f"kubeconfig {path}: client certificate and key must be given together")
-    return UpstreamTarget(
-        server=server.rstrip("/"), tls=tls, own=own, source=f"kubeconfig {path} context {ctx_name}"
-    )
+    return own
 
 
 def load_kubeconfig(
