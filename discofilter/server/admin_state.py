@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from discofilter import __version__
 from discofilter.admin.decisions import DecisionSampler
+from discofilter.admin.sources import SelectorSourceView, source_info
 from discofilter.admin.state import (
     KindCounters,
     NamespaceView,
@@ -26,17 +27,21 @@ if TYPE_CHECKING:
 
 
 class ProxyAdminState:
-    def __init__(self, proxy: ProxyServer) -> None:
+    def __init__(self, proxy: ProxyServer, source: SelectorSourceView | None = None) -> None:
         self.proxy = proxy
+        self.source = source
+        """The live selectors' source (``meshConfigFrom``); None: the config file and flags."""
         self.started_at = time.time()
 
     def info(self) -> ProcessInfo:
         sels = self.proxy.enrollment.selectors
+        src = self.source.status() if self.source is not None else None
         return ProcessInfo(
             version=__version__,
             started_at=self.started_at,
             selectors=tuple(str(s) for s in sels.selectors) if sels is not None else (),
             always_enrolled=self.proxy.enrollment.always_enrolled,
+            selectors_source=source_info(src),
         )
 
     def selector_set(self) -> SelectorSet | None:

@@ -77,6 +77,11 @@ def register(sub: Any) -> None:
         help="namespace enrolled whatever its labels (repeatable; default istio-system)",
     )  # fmt: skip
     p.add_argument(
+        "--mesh-config-from", metavar="configmap:NAMESPACE/NAME",
+        help="read discoverySelectors live from istiod's mesh ConfigMap, e.g. "
+        "configmap:istio-system/istio (config meshConfigFrom; docs/istio.md)",
+    )  # fmt: skip
+    p.add_argument(
         "--exempt-resource", action="append", default=None, metavar="RESOURCE[.GROUP]",
         help="never filter this resource (repeatable)",
     )  # fmt: skip
@@ -134,6 +139,7 @@ def effective_config(args: argparse.Namespace) -> Config:
             "selectors": tuple(args.selector) if args.selector else None,
             "always_enrolled": tuple(args.always_enrolled) if args.always_enrolled else None,
             "exempt_resources": tuple(args.exempt_resource) if args.exempt_resource else None,
+            "mesh_config_from": getattr(args, "mesh_config_from", None),
         },
         streams={"prune_managed_fields": args.prune_managed_fields},
         admin={"listen": args.admin_listen, "grpc_listen": args.admin_grpc_listen},
@@ -194,8 +200,15 @@ async def serve(
     target = resolve_target(config)
     upstream = Upstream(target, config.upstream.connect_timeout_seconds)
     metrics = Metrics()
+    mesh = None
+    if config.enrollment.mesh_config_from:  # istiod's mesh ConfigMap, read before serving
+        from discofilter.clock import SystemClock
+        from discofilter.sources.mesh_source import open_mesh_source
+
+        mesh = await open_mesh_source(config, target, SystemClock(), metrics)
+        config = mesh.overlay(config)
     proxy = ProxyServer(config, upstream, metrics=metrics)
-    state = ProxyAdminState(proxy)
+    state = ProxyAdminState(proxy, mesh)
     await proxy.start_background()
     admin_runner: web.AppRunner | None = None
     grpc_server = None
@@ -247,22 +260,28 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     reloader = None
-    if reload_args is not None:
+    if reload_args is not None or mesh is not None:
         from functools import partial
 
         from discofilter.clock import SystemClock
         from discofilter.server.reload import ConfigReloader
 
-        poll = reload_args.config_poll_seconds if poll_config else 0.0
+        poll = reload_args.config_poll_seconds if poll_config and reload_args else 0.0
+        running = config
+        load = partial(effective_config, reload_args) if reload_args else lambda: running
         reloader = ConfigReloader(
-            proxy, partial(effective_config, reload_args), startup or config, SystemClock(),
-            reload_args.config, poll,
+            proxy, mesh.wrap(load) if mesh else load, startup or config, SystemClock(),
+            reload_args.config if reload_args else None, poll,
         )  # fmt: skip
         reloader.start()
         loop.add_signal_handler(signal.SIGHUP, reloader.request)
+        if mesh is not None:
+            mesh.start(reloader.reload)
     try:
         await stop.wait()
     finally:
+        if mesh is not None:
+            await mesh.stop()
         if reloader is not None:
             await reloader.stop()
         await proxy.stop()
