@@ -6,6 +6,8 @@ Status). Progress is observed on the admin port with deadlines, never by sleepin
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,19 @@ def _metric(text: str, name: str, **labels: str) -> float:
             if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
                 return s.value
     return 0.0
+
+
+async def _explain(sim: Simulator, admin: str) -> dict[str, Any]:
+    """``selectors explain --proxy-admin``: the live selectors and their source, as JSON."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "discofilter", "selectors", "explain", "--upstream", sim.url,
+        "--proxy-admin", admin, "--sample", "0", "-o", "json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    doc: dict[str, Any] = json.loads(out)
+    return doc
 
 
 async def _pods(url: str) -> set[str]:
@@ -66,6 +81,12 @@ async def test_the_mesh_configmap_drives_the_selectors_both_ways(tmp_path: Path)
             doc = await _until(f"{admin}/debug/enrollment", lambda d: "batch" in _enrolled(d))
             assert len(doc["selectors"]) == 2
             assert await _pods(url) == {"istio-system", "mesh-a", "batch"}
+            ex = await _explain(sim, admin)
+            rv = doc["selectorsSource"]["resourceVersion"]
+            assert ex["selectors"]["source"] == f"discofilter at {admin}: {REF}@{rv}"
+            assert ex["selectors"]["terms"] == ["istio-injection=enabled", "tier in (batch)"]
+            assert {n["name"] for n in ex["namespaces"] if n["enrolled"]} == _enrolled(doc)
+            assert not [n for n in ex["notes"] if n.startswith("warning:")]
 
             _edit(sim, "discoverySelectors:\n- matchLabels: {istio-injection: true}\n")
             doc = await _until(
