@@ -40,6 +40,8 @@ MODELS = {
     ("policy/v1", "PodDisruptionBudget"): "V1PodDisruptionBudget",
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): "V1ClusterRole",
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "V1ClusterRoleBinding",
+    ("rbac.authorization.k8s.io/v1", "Role"): "V1Role",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "V1RoleBinding",
 }
 # CRDs without a model in the kubernetes client: checked for the basics only.
 CUSTOM = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("cert-manager.io/v1", "Certificate")}
@@ -232,3 +234,21 @@ def _verify_chain(secret: dict[str, Any], host: str) -> None:
         if all(done.values()):
             break
     assert all(done.values()), "TLS handshake did not complete"
+
+
+def test_mesh_config_from_grants_only_that_configmap() -> None:
+    objs = render("discofilter", "config.meshConfigFrom=configmap:istio-system/istio-canary")
+    validate(objs)
+    role = by_kind(objs, "Role")
+    assert role["metadata"]["namespace"] == "istio-system"
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["istio-canary"],
+         "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+    ]  # fmt: skip
+    binding = by_kind(objs, "RoleBinding")
+    assert binding["metadata"]["namespace"] == "istio-system"
+    assert binding["subjects"][0]["namespace"] == "discofilter"
+    config = load_config_text(by_kind(objs, "ConfigMap")["data"]["config.yaml"], "config.yaml")
+    assert config.enrollment.mesh_config_from == "configmap:istio-system/istio-canary"
+    assert "Role" not in {o["kind"] for o in render("discofilter")}
