@@ -103,6 +103,10 @@ class EnrollmentConfig:
     parses it, so the two never drift apart (``discofilter.sources.mesh_source``). The file's
     ``discoverySelectors`` are then only the fallback until a good mesh value is read; excludes
     ``selectors``. None: selectors come from this file and the flags."""
+    safety_list: bool = True
+    """Enroll, whatever the selectors say, istio-system and the namespaces where ztunnel,
+    gateways and istiod run (found by a pod poll every 30 s; istio/istio#52057, #33586;
+    ``discofilter.istio.safety``). Off: only ``alwaysEnrolled``."""
 
     def selector_set(self) -> tuple[SelectorSet | None, tuple[str, ...]]:
         """The compiled OR of selectors and a name per term (raises SelectorError)."""
@@ -181,6 +185,7 @@ _TOP_LEVEL_ENROLLMENT = (
     "alwaysEnrolled",
     "exemptResources",
     "meshConfigFrom",
+    "safetyList",
 )
 _SECTIONS: dict[str, type] = {
     "server": ServerConfig,

@@ -82,6 +82,11 @@ def register(sub: Any) -> None:
         "configmap:istio-system/istio (config meshConfigFrom; docs/istio.md)",
     )  # fmt: skip
     p.add_argument(
+        "--no-safety-list", action="store_false", dest="safety_list", default=None,
+        help="do not enroll the namespaces of ztunnel, gateways and istiod by default "
+        "(config safetyList; docs/istio.md)",
+    )  # fmt: skip
+    p.add_argument(
         "--exempt-resource", action="append", default=None, metavar="RESOURCE[.GROUP]",
         help="never filter this resource (repeatable)",
     )  # fmt: skip
@@ -140,6 +145,7 @@ def effective_config(args: argparse.Namespace) -> Config:
             "always_enrolled": tuple(args.always_enrolled) if args.always_enrolled else None,
             "exempt_resources": tuple(args.exempt_resource) if args.exempt_resource else None,
             "mesh_config_from": getattr(args, "mesh_config_from", None),
+            "safety_list": getattr(args, "safety_list", None),
         },
         streams={"prune_managed_fields": args.prune_managed_fields},
         admin={"listen": args.admin_listen, "grpc_listen": args.admin_grpc_listen},
@@ -200,15 +206,15 @@ async def serve(
     target = resolve_target(config)
     upstream = Upstream(target, config.upstream.connect_timeout_seconds)
     metrics = Metrics()
-    mesh = None
-    if config.enrollment.mesh_config_from:  # istiod's mesh ConfigMap, read before serving
-        from discofilter.clock import SystemClock
-        from discofilter.sources.mesh_source import open_mesh_source
+    from discofilter.clock import SystemClock
+    from discofilter.sources.startup import open_sources
 
-        mesh = await open_mesh_source(config, target, SystemClock(), metrics)
-        config = mesh.overlay(config)
+    # meshConfigFrom and the safety list, each read once before serving (sources/startup.py).
+    sources = await open_sources(config, target, SystemClock(), metrics)
+    if sources is not None:
+        config = sources.overlay(config)
     proxy = ProxyServer(config, upstream, metrics=metrics)
-    state = ProxyAdminState(proxy, mesh)
+    state = ProxyAdminState(proxy, sources)
     await proxy.start_background()
     admin_runner: web.AppRunner | None = None
     grpc_server = None
@@ -260,28 +266,27 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     reloader = None
-    if reload_args is not None or mesh is not None:
+    if reload_args is not None or sources is not None:
         from functools import partial
 
-        from discofilter.clock import SystemClock
         from discofilter.server.reload import ConfigReloader
 
         poll = reload_args.config_poll_seconds if poll_config and reload_args else 0.0
         running = config
         load = partial(effective_config, reload_args) if reload_args else lambda: running
         reloader = ConfigReloader(
-            proxy, mesh.wrap(load) if mesh else load, startup or config, SystemClock(),
+            proxy, sources.wrap(load) if sources else load, startup or config, SystemClock(),
             reload_args.config if reload_args else None, poll,
         )  # fmt: skip
         reloader.start()
         loop.add_signal_handler(signal.SIGHUP, reloader.request)
-        if mesh is not None:
-            mesh.start(reloader.reload)
+        if sources is not None:
+            sources.start(reloader.reload)
     try:
         await stop.wait()
     finally:
-        if mesh is not None:
-            await mesh.stop()
+        if sources is not None:
+            await sources.stop()
         if reloader is not None:
             await reloader.stop()
         await proxy.stop()

@@ -47,12 +47,10 @@ from discofilter.istio.meshconfig import (
     MeshConfigRef,
     MeshSelectors,
     parse_mesh,
-    parse_ref,
 )
 from discofilter.sources.events import EventRecorder
 from discofilter.sources.object_watch import ObjectWatch
 from discofilter.upstream.client import Upstream
-from discofilter.upstream.target import UpstreamTarget
 
 if TYPE_CHECKING:
     from discofilter.metrics import Metrics
@@ -137,8 +135,6 @@ class MeshConfigSource:
             upstream, ref.namespace, "configmaps", ref.name, self._on_object, clock
         )
         self._tasks: set[asyncio.Task[object]] = set()
-        self.owns_upstream = False
-        """True when ``stop`` closes ``upstream`` (``open_mesh_source`` made it)."""
         self._told: set[tuple[str, str]] = set()
         """(resourceVersion, error) pairs already logged and told by Event (bounded below)."""
 
@@ -213,8 +209,6 @@ class MeshConfigSource:
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
-        if self.owns_upstream:
-            await self.upstream.close()
 
     def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -278,23 +272,3 @@ class MeshConfigSource:
         if obj is not None and self.events is not None:
             message = f"discofilter keeps its running discoverySelectors: {error}"
             self._spawn(self.events.warn(obj, EVENT_REASON, message))
-
-
-async def open_mesh_source(
-    config: Config, target: UpstreamTarget, clock: Clock, metrics: Metrics | None
-) -> MeshConfigSource:
-    """Start-up: the source of ``config.enrollment.mesh_config_from``, read once.
-
-    It has an upstream client of its own (same target and identity as the proxy's), so it can
-    read before the proxy's client starts and never shares a pool with callers' watches."""
-    ref = parse_ref(config.enrollment.mesh_config_from or "")
-    upstream = Upstream(target, config.upstream.connect_timeout_seconds)
-    await upstream.start()
-    source = MeshConfigSource(ref, upstream, clock, metrics, EventRecorder(upstream))
-    source.owns_upstream = True
-    try:
-        await source.first_read()
-    except BaseException:
-        await upstream.close()
-        raise
-    return source

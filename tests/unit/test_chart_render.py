@@ -107,8 +107,11 @@ def test_standalone_renders_valid_least_privilege_objects() -> None:
     )  # fmt: skip
     role = by_kind(objs, "ClusterRole")
     assert role["rules"] == [
-        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]}
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},  # the safety list
     ]
+    off = by_kind(render("discofilter", "config.safetyList=false"), "ClusterRole")
+    assert off["rules"] == role["rules"][:1]
     pod = by_kind(objs, "Deployment")["spec"]["template"]["spec"]
     assert not pod.get("hostNetwork")
     (c,) = pod["containers"]

@@ -29,6 +29,7 @@ TOP_LEVEL = {
     "alwaysEnrolled",
     "exemptResources",
     "meshConfigFrom",
+    "safetyList",
     "churnControl",
 }
 # Values the chart fills in by install mode (documented in values.yaml); "" means "chart decides".
