@@ -35,6 +35,7 @@ from discofilter.explain.cluster import (
 from discofilter.explain.compare import NamespaceFacts, compare, term_names
 from discofilter.explain.live import read_live
 from discofilter.explain.render import Explanation, SelectorSource, render
+from discofilter.explain.safety_notes import safety_notes
 from discofilter.filter.enrollment import DEFAULT_ALWAYS_ENROLLED
 from discofilter.filter.selectors import SelectorSet
 from discofilter.istio.meshconfig import parse_mesh
@@ -194,6 +195,8 @@ async def explain(args: argparse.Namespace) -> Explanation:
         notes: list[str] = []
         before, before_src = await _baseline(args, reader, notes)
         facts = await gather(reader, max(0.0, args.sample))
+        judged = after if after_src is not None else before
+        notes += await safety_notes(reader, facts.namespaces, judged, always)
     churn = facts.churn()
     ns_facts = [
         NamespaceFacts(
