@@ -7,19 +7,24 @@ steps, and a value is good only when all three pass:
    keys that are not strings become their text, ``1`` → ``"1"``). An empty value is ``null``,
    which is the default mesh config: no discoverySelectors.
 2. **JSON → MeshConfig proto** (golang/protobuf ``jsonpb``; a strict pass, then one that ignores
-   unknown fields): a field may be spelled with its JSON name (``discoverySelectors``,
-   ``matchLabels``) or its proto name (``discovery_selectors``, ``match_labels``), the JSON name
-   winning when both appear; ``null`` means "not set"; unknown fields are ignored; a value of
-   the wrong JSON type (a number where a string goes, a mapping where a list goes) fails the
-   whole document.
+   unknown fields): a field may be spelled with its JSON name or its proto name —
+   ``discoverySelectors`` or ``discovery_selectors``, the JSON name winning when both appear;
+   the LabelSelector's fields are *declared* camelCase in istio.io/api, so ``match_labels`` is
+   an unknown field there (ignored: the selector becomes empty and selects everything).
+   ``null`` means "not set": a null field is absent, a null string (a label value, a key, an
+   operator) is ``""``, a null list item is an empty LabelSelector (every namespace). Unknown
+   fields are ignored; a value of the wrong JSON type (a number or boolean where a string
+   goes, a mapping where a list goes) fails the whole document.
 3. **LabelSelector → labels.Selector** (apimachinery ``LabelSelectorAsSelector``): label keys
    and values must be valid, the operator exactly ``In``/``NotIn``/``Exists``/``DoesNotExist``,
    ``In``/``NotIn`` with values and the others without. istiod logs an invalid selector and
    keeps its previous selectors.
 
 Only ``discoverySelectors`` is checked field by field. A type error in *another* MeshConfig
-field makes istiod reject the whole value, while this parser accepts it; the tests run the real
-istiod as the oracle on the cases that matter here (docs/istio.md, "How the mesh value is read").
+field (``defaultConfig: 5``) makes istiod reject the whole value, while this parser accepts it.
+Every case in ``tests/unit/istio/test_meshconfig.py`` was checked against istiod's own
+``mesh.ApplyMeshConfigDefaults`` + ``labelselector.LabelSelectorAsSelector`` at the pinned
+istio commit (docs/istio.md, "How the mesh value is read").
 
 An absent and an empty list both mean "every namespace" (Go's ``len(nil) == len([]) == 0``).
 """
@@ -130,6 +135,8 @@ def _field(obj: Mapping[str, Any], json_name: str, proto_name: str) -> Any:
 
 
 def _string(value: Any, where: str) -> str:
+    if value is None:
+        return ""  # jsonpb: a null string is the empty string
     if not isinstance(value, str):
         raise MeshConfigError(f"{where}: expected a string, got {_json_type(value)}")
     return value
@@ -154,13 +161,11 @@ def _json_type(value: Any) -> str:
 def _label_selector(obj: Any, where: str) -> dict[str, Any]:
     """Step 2 for one ``istio.mesh.v1alpha1.LabelSelector``: the canonical mapping."""
     if obj is None:
-        # jsonpb leaves a null list item as an empty message, and an empty LabelSelector
-        # selects every namespace; refuse it instead: nobody means that by writing "- ~".
-        raise MeshConfigError(f"{where}: a null selector (write {{}} to select everything)")
+        return {}  # jsonpb: a null list item is an empty message, which selects everything
     if not isinstance(obj, Mapping):
         raise MeshConfigError(f"{where}: expected a LabelSelector mapping, got {_json_type(obj)}")
     out: dict[str, Any] = {}
-    labels = _field(obj, "matchLabels", "match_labels")
+    labels = obj.get("matchLabels")  # declared camelCase: no second spelling
     if labels is not None:
         if not isinstance(labels, Mapping):
             raise MeshConfigError(
@@ -169,7 +174,7 @@ def _label_selector(obj: Any, where: str) -> dict[str, Any]:
         out["matchLabels"] = {
             k: _string(v, f"{where}.matchLabels[{k!r}]") for k, v in labels.items()
         }
-    exprs = _field(obj, "matchExpressions", "match_expressions")
+    exprs = obj.get("matchExpressions")
     if exprs is not None:
         if not isinstance(exprs, list):
             raise MeshConfigError(
@@ -186,8 +191,7 @@ def _requirement(obj: Any, where: str) -> dict[str, Any]:
         raise MeshConfigError(f"{where}: expected a mapping with key, operator, values")
     out: dict[str, Any] = {}
     for name in ("key", "operator"):
-        value = obj.get(name)
-        out[name] = "" if value is None else _string(value, f"{where}.{name}")
+        out[name] = _string(obj.get(name), f"{where}.{name}")
     values = obj.get("values")
     if values is not None:
         if not isinstance(values, list):
