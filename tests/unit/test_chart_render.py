@@ -8,6 +8,7 @@ client's models (required fields, types), plus the policy this chart promises.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import ssl
@@ -44,7 +45,12 @@ MODELS = {
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): "V1RoleBinding",
 }
 # CRDs without a model in the kubernetes client: checked for the basics only.
-CUSTOM = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("cert-manager.io/v1", "Certificate")}
+CUSTOM = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+    ("cert-manager.io/v1", "Certificate"),
+}
 
 
 def helm(*args: str) -> subprocess.CompletedProcess[str]:
@@ -255,3 +261,43 @@ def test_mesh_config_from_grants_only_that_configmap() -> None:
     config = load_config_text(by_kind(objs, "ConfigMap")["data"]["config.yaml"], "config.yaml")
     assert config.enrollment.mesh_config_from == "configmap:istio-system/istio-canary"
     assert "Role" not in {o["kind"] for o in render("discofilter")}
+
+
+OPERATOR = (
+    "podMonitor.enabled=true",
+    "prometheusRule.enabled=true",
+    "grafanaDashboard.enabled=true",
+)
+
+
+@pytest.mark.parametrize(("mode", "namespace"), [("standalone", "discofilter"),
+                                                  ("sidecar", "istio-system")])  # fmt: skip
+def test_operator_conveniences_render_in_both_modes(mode: str, namespace: str) -> None:
+    objs = render(namespace, f"mode={mode}", *OPERATOR)
+    validate(objs)
+    pm = by_kind(objs, "PodMonitor")
+    assert pm["spec"]["podMetricsEndpoints"][0]["port"] == "http-admin"
+    want = (
+        {"app": "istiod"}
+        if mode == "sidecar"
+        else {"app.kubernetes.io/name": "discofilter", "app.kubernetes.io/instance": "df"}
+    )
+    assert pm["spec"]["selector"]["matchLabels"] == want
+    rule = by_kind(objs, "PrometheusRule")
+    assert rule["spec"] == yaml.safe_load((CHART / "rules" / "discofilter.rules.yaml").read_text())
+    dash = by_kind(objs, "ConfigMap", "df-discofilter-dashboard")
+    assert dash["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dash["data"]["discofilter.json"]) == json.loads(
+        (CHART / "dashboards" / "discofilter.json").read_text()
+    )
+
+
+def test_remote_access_exposes_only_the_tls_port() -> None:
+    objs = render("discofilter", "remoteAccess.enabled=true", "tls.extraDnsNames={df.c2.example}")
+    validate(objs)
+    svc = by_kind(objs, "Service", "df-discofilter-remote")
+    assert svc["spec"]["type"] == "LoadBalancer"
+    assert [p["name"] for p in svc["spec"]["ports"]] == ["https"]
+    assert "df-discofilter-remote" not in {
+        o["metadata"]["name"] for o in render("discofilter") if o["kind"] == "Service"
+    }
