@@ -11,10 +11,11 @@ to see from the outside:
   without it cannot configure anything.
 
 So discofilter enrolls, by default, ``istio-system`` and every namespace in which it finds a
-ztunnel pod, a gateway pod or an istiod pod (``SAFETY_MARKS``; the proxy's own namespace in
-sidecar mode, where the proxy shares istiod's pod). ``selectors explain`` warns about a candidate
-that would leave one of them out: discofilter keeps them enrolled, but the same selectors
-written into istiod's ``meshConfig.discoverySelectors`` would not.
+ztunnel pod, a gateway pod or an istiod pod (``SAFETY_MARKS``; and istiod's namespace when the
+proxy is told it: the chart's sidecar mode, where the proxy shares istiod's pod).
+``selectors explain`` warns about a candidate that would leave one of them out: discofilter
+keeps them enrolled, but the same selectors written into istiod's
+``meshConfig.discoverySelectors`` would not.
 
 It also warns about namespaces that look injected (``istio-injection=enabled`` or an
 ``istio.io/rev`` label on the namespace, or pods carrying the ``sidecar.istio.io/status``

@@ -8,8 +8,9 @@ is about as long as a new gateway Deployment takes to become ready. A change tri
 reload whose effective config carries the found namespaces in ``alwaysEnrolled`` (``overlay``).
 
 Failures (no RBAC to list pods, the API server away) keep the last list found, log once per
-distinct error and count ``discofilter_safety_list_errors_total``; ``istio-system`` and the
-proxy's own namespace (sidecar mode: istiod's) stay in whatever happens.
+distinct error and count ``discofilter_safety_list_errors_total``; ``istio-system`` and
+istiod's namespace when known (``$DISCOFILTER_ISTIOD_NAMESPACE``, set by the chart's sidecar
+mode) stay in whatever happens.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 30.0
+ISTIOD_NAMESPACE_ENV = "DISCOFILTER_ISTIOD_NAMESPACE"
 _ACCEPT = {"Accept": "application/json"}
 
 
@@ -58,7 +60,8 @@ class SafetySource:
     ) -> None:
         self.upstream = upstream
         self.clock = clock
-        self.own_namespace = own_namespace or os.environ.get("POD_NAMESPACE") or None
+        # The chart's sidecar mode sets it to the pod's namespace: istiod's (docs/istio.md).
+        self.own_namespace = own_namespace or os.environ.get(ISTIOD_NAMESPACE_ENV) or None
         self.poll_seconds = poll_seconds
         self.namespaces: dict[str, SafetyReason] = safety_namespaces((), self.own_namespace)
         self.last_error = ""

@@ -301,3 +301,23 @@ def test_remote_access_exposes_only_the_tls_port() -> None:
     assert "df-discofilter-remote" not in {
         o["metadata"]["name"] for o in render("discofilter") if o["kind"] == "Service"
     }
+
+
+def test_pod_env_for_events_and_the_safety_list() -> None:
+    def env(objs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+        if kind == "Deployment":
+            (c,) = by_kind(objs, "Deployment")["spec"]["template"]["spec"]["containers"]
+            return {e["name"]: e for e in c["env"]}
+        patch = yaml.safe_load(by_kind(objs, "ConfigMap", "df-discofilter-istiod")["data"][
+            "istiod-patch.yaml"])  # fmt: skip
+        spec = patch["spec"]["template"]["spec"]
+        (c,) = [c for c in spec.get("initContainers", []) + spec.get("containers", [])
+                if c["name"] == "discofilter"]  # fmt: skip
+        return {e["name"]: e for e in c["env"]}
+
+    standalone = env(render("discofilter"), "Deployment")
+    assert standalone["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert "DISCOFILTER_ISTIOD_NAMESPACE" not in standalone  # not istiod's namespace
+    sidecar = env(render("istio-system", "mode=sidecar"), "patch")
+    ns = sidecar["DISCOFILTER_ISTIOD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"]
+    assert ns == "metadata.namespace"
