@@ -164,10 +164,6 @@ class MeshConfigSource:
     def status(self) -> SourceStatus:
         return self._status
 
-    @property
-    def _cm(self) -> str:
-        return f"{self.ref.namespace}/{self.ref.name}"
-
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def first_read(self, within: float = FIRST_READ_TIMEOUT_SECONDS) -> None:
@@ -241,6 +237,7 @@ class MeshConfigSource:
             self._refuse(obj, seen, "rejected", str(e))
             return
         changed = self.selectors is None or parsed != self.selectors
+        before = self._status.resource_version
         self.selectors = parsed
         self._status = SourceStatus(str(self.ref), True, "", seen, seen)
         self.metrics.set_healthy(str(self.ref), True)
@@ -252,7 +249,20 @@ class MeshConfigSource:
                        "selectors": len(parsed.selectors)},
             )  # fmt: skip
             if self._apply is not None:
-                self._spawn(self._apply(f"meshConfigFrom {self.ref}@{seen}"))
+                reload = self._apply(f"meshConfigFrom {self.ref}@{seen}")
+                self._spawn(self._applied(reload, seen, before))
+
+    async def _applied(self, reload: Coroutine[Any, Any, object], seen: str, before: str) -> None:
+        """Run the reload; a reload the rest of the config refuses (a bad ``--config`` file)
+        leaves the mesh value unapplied, and the status says so until the next good one."""
+        result = await reload
+        if getattr(result, "ok", True) or self._status.seen_resource_version != seen:
+            return
+        error = f"the config reload applying it was rejected: {getattr(result, 'error', '')}"
+        self._status = dataclasses.replace(
+            self._status, healthy=False, error=error, resource_version=before
+        )
+        self.metrics.set_healthy(str(self.ref), False)
 
     def _refuse(self, obj: dict[str, Any] | None, seen: str, result: str, error: str) -> None:
         kept = self._status.resource_version

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,9 @@ async def test_the_mesh_configmap_drives_the_selectors_both_ways(tmp_path: Path)
             assert ex["selectors"]["source"] == f"discofilter at {admin}: {REF}@{rv}"
             assert ex["selectors"]["terms"] == ["istio-injection=enabled", "tier in (batch)"]
             assert {n["name"] for n in ex["namespaces"] if n["enrolled"]} == _enrolled(doc)
-            assert not [n for n in ex["notes"] if n.startswith("warning:")]
+            assert not [n for n in ex["notes"] if "refuses its source" in n]
+            # the safety list's warning: istio-system is kept only by discofilter's safety list
+            assert any("leave out istio-system" in n for n in ex["notes"])
 
             _edit(sim, "discoverySelectors:\n- matchLabels: {istio-injection: true}\n")
             doc = await _until(
@@ -160,3 +163,30 @@ async def test_selector_flags_and_mesh_config_from_exclude_each_other(tmp_path: 
         )
         assert await asyncio.wait_for(proc.wait(), 30) == 2
         assert b"mutually exclusive" in await proc.stderr.read()
+
+
+async def test_a_mesh_edit_with_a_broken_config_file_is_not_applied_and_says_so(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "discofilter.yaml"
+    config.write_text("")
+    async with Simulator() as sim:
+        _fill(sim)
+        sim.store.create("configmaps", _cm(MESH_ONLY), "istio-system")
+        proc, _, admin = await _serve(
+            sim, config, "--mesh-config-from", REF, "--config-poll-seconds", "0"
+        )
+        try:
+            await _until(f"{admin}/debug/enrollment", lambda d: d["synced"])
+            config.write_text("server: {listne: x}\n")  # broken, not reloaded yet
+            _edit(sim, BATCH_TOO)  # the reload it triggers re-reads the file: all or nothing
+            doc = await _until(
+                f"{admin}/debug/enrollment", lambda d: not d["selectorsSource"]["healthy"]
+            )
+            assert "config reload applying it was rejected" in doc["selectorsSource"]["error"]
+            assert _enrolled(doc) == {"istio-system", "mesh-a"}
+            config.write_text("")
+            proc.send_signal(signal.SIGHUP)  # the file fixed: the mesh value applies with it
+            await _until(f"{admin}/debug/enrollment", lambda d: "batch" in _enrolled(d))
+        finally:
+            assert await _stop(proc) == 0
