@@ -1,11 +1,13 @@
 """Acceptance of ``meshConfigFrom`` with the real kube-apiserver and the real istiod.
 
-istiod (pilot-discovery) watches the cluster through a discofilter that reads its selectors
-from the ``istio-system/istio`` mesh ConfigMap. istiod's own mesh file has no
-discoverySelectors, so everything istiod sees or stops seeing is discofilter's doing. Editing
-the ConfigMap moves istiod's endpoint view both ways, without a restart of either process; a
-malformed edit keeps the previous view, and discofilter says so in ``/debug/enrollment`` and in
-a Warning Event on the ConfigMap.
+Two istiods (pilot-discovery) watch the cluster through one discofilter that reads its
+selectors from the ``istio-system/istio`` mesh ConfigMap. The first has an empty mesh file (no
+discoverySelectors), so everything it sees or stops seeing is discofilter's doing; the second
+reads the same ConfigMap itself, through discofilter, as a deployed istiod does, so its own
+filter and discofilter's must agree at every step. Editing the ConfigMap moves both istiods'
+endpoint views both ways, without a restart of any process; a malformed edit keeps the previous
+view (discofilter and istiod both refuse it), and discofilter says so in ``/debug/enrollment``
+and in a Warning Event on the ConfigMap.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import json
 import subprocess
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -60,8 +61,11 @@ def _debug(admin: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def rig(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """(istiod debug URL, discofilter admin URL), both running for the whole module."""
+def rig(
+    cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str, str]]:
+    """(debug URL of the istiod with an empty mesh file, of the istiod reading the ConfigMap,
+    discofilter's admin URL), all running for the whole module."""
     binary = pilot_discovery()
     state = tmp_path_factory.mktemp("meshcfg")
     applied = subprocess.run(
@@ -86,30 +90,36 @@ def rig(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         ),
         state / "proxy.log",
     )  # fmt: skip
-    istiod = None
+    istiods: list[Child] = []
     try:
         url = f"http://127.0.0.1:{port}"
         wait_http(url + "/version", 30, proxy)
-        (state / "mesh.yaml").write_text("{}\n")  # istiod filters nothing itself
-        http = free_port()
-        istiod = Child(
-            [
-                str(binary), "discovery",
-                "--kubeconfig", str(write_plain_kubeconfig(state / "kubeconfig", url)),
-                "--meshConfig", str(state / "mesh.yaml"), "--namespace", "istio-system",
-                "--httpAddr", f"127.0.0.1:{http}", "--grpcAddr", f"127.0.0.1:{free_port()}",
-                "--secureGRPCAddr", "", "--httpsAddr", "",
-                "--monitoringAddr", f"127.0.0.1:{free_port()}", "--domain", "cluster.local",
-            ],
-            state / "istiod.log",
-            env={"POD_NAMESPACE": "istio-system", "POD_NAME": "istiod-meshcfg",
-                 "ENABLE_LEADER_ELECTION": "false", "ENABLE_CA_SERVER": "false"},
-        )  # fmt: skip
-        wait_http(f"http://127.0.0.1:{http}/ready", READY_TIMEOUT, istiod)
-        yield f"http://127.0.0.1:{http}", f"http://127.0.0.1:{admin_port}"
+        kubeconfig = write_plain_kubeconfig(state / "kubeconfig", url)
+        (state / "mesh.yaml").write_text("{}\n")  # this istiod filters nothing itself
+        urls = []
+        # The second istiod has no mesh file: it reads the same istio ConfigMap itself,
+        # through discofilter (the usual deployment), so the two filters must agree.
+        for name, mesh in (("file", state / "mesh.yaml"), ("configmap", state / "absent.yaml")):
+            http = free_port()
+            istiods.append(Child(
+                [
+                    str(binary), "discovery", "--kubeconfig", str(kubeconfig),
+                    "--meshConfig", str(mesh), "--namespace", "istio-system",
+                    "--httpAddr", f"127.0.0.1:{http}", "--grpcAddr", f"127.0.0.1:{free_port()}",
+                    "--secureGRPCAddr", "", "--httpsAddr", "",
+                    "--monitoringAddr", f"127.0.0.1:{free_port()}", "--domain", "cluster.local",
+                ],
+                state / f"istiod-{name}.log",
+                env={"POD_NAMESPACE": "istio-system", "POD_NAME": f"istiod-meshcfg-{name}",
+                     "ENABLE_LEADER_ELECTION": "false", "ENABLE_CA_SERVER": "false"},
+            ))  # fmt: skip
+            urls.append(f"http://127.0.0.1:{http}")
+        for child, u in zip(istiods, urls, strict=True):
+            wait_http(u + "/ready", READY_TIMEOUT, child)
+        yield urls[0], urls[1], f"http://127.0.0.1:{admin_port}"
     finally:
-        if istiod is not None:
-            istiod.stop()
+        for child in istiods:
+            child.stop()
         proxy.stop()
         for name in (A, B):
             core.delete_namespace(name)
@@ -126,15 +136,23 @@ def _exactly(istiod: str, cluster: Cluster, present: str, absent: str) -> tuple[
 
 
 def test_editing_the_mesh_configmap_moves_istiods_view_both_ways(
-    cluster: Cluster, rig: tuple[str, str], tmp_path: Path
+    cluster: Cluster, rig: tuple[str, str, str]
 ) -> None:
-    istiod, admin = rig
-    eventually("istiod holds exactly meshcfg-a", lambda: _exactly(istiod, cluster, A, B))
+    """Both istiods, without a restart: the one with an empty mesh file sees only what
+    discofilter forwards; the one reading the ConfigMap itself agrees with it at every step."""
+    by_file, by_cm, admin = rig
+
+    def both(present: str, absent: str) -> tuple[bool, object]:
+        a, da = _exactly(by_file, cluster, present, absent)
+        b, db = _exactly(by_cm, cluster, present, absent)
+        return a and b, {"mesh file {}": da, "ConfigMap": db}
+
+    eventually("both istiods hold exactly meshcfg-a", lambda: both(A, B))
     doc = _debug(admin)
     assert doc["selectorsSource"]["source"] == REF and doc["selectorsSource"]["healthy"]
 
     _set_mesh(cluster.api, ONLY_B)  # one edit: a leaves, b joins
-    eventually("istiod follows the ConfigMap to meshcfg-b", lambda: _exactly(istiod, cluster, B, A))
+    eventually("both istiods follow the ConfigMap to meshcfg-b", lambda: both(B, A))
 
     _set_mesh(cluster.api, MALFORMED)
     eventually(
@@ -143,14 +161,12 @@ def test_editing_the_mesh_configmap_moves_istiods_view_both_ways(
     )
     doc = _debug(admin)
     assert "a boolean (true)" in doc["selectorsSource"]["error"]
-    ok, detail = _exactly(istiod, cluster, B, A)
-    assert ok, f"a malformed edit changed istiod's view: {detail}"
+    ok, detail = both(B, A)
+    assert ok, f"a malformed edit changed an istiod's view: {detail}"
     events = k8s.CoreV1Api(cluster.api).list_namespaced_event(
         "istio-system", field_selector="involvedObject.name=istio,reason=InvalidMeshConfig"
     )
     assert any("a boolean (true)" in (e.message or "") for e in events.items), events.items
 
     _set_mesh(cluster.api, ONLY_A)  # still live after the refusal
-    eventually(
-        "istiod follows the ConfigMap back to meshcfg-a", lambda: _exactly(istiod, cluster, A, B)
-    )
+    eventually("both istiods follow the ConfigMap back to meshcfg-a", lambda: both(A, B))
