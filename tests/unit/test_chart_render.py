@@ -273,6 +273,8 @@ OPERATOR = (
 @pytest.mark.parametrize(("mode", "namespace"), [("standalone", "discofilter"),
                                                   ("sidecar", "istio-system")])  # fmt: skip
 def test_operator_conveniences_render_in_both_modes(mode: str, namespace: str) -> None:
+    sets = [x for s in (f"mode={mode}", *OPERATOR) for x in ("--set", s)]
+    assert helm("lint", str(CHART), "--namespace", namespace, *sets).returncode == 0
     objs = render(namespace, f"mode={mode}", *OPERATOR)
     validate(objs)
     pm = by_kind(objs, "PodMonitor")
