@@ -300,6 +300,7 @@ def test_remote_access_exposes_only_the_tls_port() -> None:
     svc = by_kind(objs, "Service", "df-discofilter-remote")
     assert svc["spec"]["type"] == "LoadBalancer"
     assert [p["name"] for p in svc["spec"]["ports"]] == ["https"]
+    _verify_chain(by_kind(objs, "Secret"), "df.c2.example")  # the remote's name is in the cert
     assert "df-discofilter-remote" not in {
         o["metadata"]["name"] for o in render("discofilter") if o["kind"] == "Service"
     }
