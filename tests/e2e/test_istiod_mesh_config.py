@@ -41,6 +41,9 @@ A, B = "meshcfg-a", "meshcfg-b"
 ONLY_A = "discoverySelectors:\n- matchLabels: {meshcfg: a}\n"
 ONLY_B = "discoverySelectors:\n- matchExpressions: [{key: meshcfg, operator: In, values: [b]}]\n"
 MALFORMED = "discoverySelectors:\n- matchLabels: {meshcfg: true}\n"  # a boolean: istiod refuses
+# Surprising but istiod's own reading: match_labels is not a LabelSelector field (declared
+# camelCase), so this is an empty selector, which selects every namespace.
+SNAKE = "discoverySelectors:\n- match_labels: {meshcfg: a}\n"
 REF = "configmap:istio-system/istio"
 
 
@@ -167,6 +170,16 @@ def test_editing_the_mesh_configmap_moves_istiods_view_both_ways(
         "istio-system", field_selector="involvedObject.name=istio,reason=InvalidMeshConfig"
     )
     assert any("a boolean (true)" in (e.message or "") for e in events.items), events.items
+
+    _set_mesh(cluster.api, SNAKE)  # live oracle: the ConfigMap-reading istiod decides alone
+
+    def everything() -> tuple[bool, object]:
+        api = api_endpoints(cluster.api, (A, B))
+        views = {u: {ns: istiod_endpoints(u).get(ns) for ns in (A, B)} for u in (by_file, by_cm)}
+        return all(v == api for v in views.values()), views
+
+    eventually("both istiods read match_labels as 'every namespace'", everything)
+    assert _debug(admin)["selectAll"] is False and _debug(admin)["selectors"] == [""]
 
     _set_mesh(cluster.api, ONLY_A)  # still live after the refusal
     eventually("both istiods follow the ConfigMap back to meshcfg-a", lambda: both(A, B))
