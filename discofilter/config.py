@@ -34,6 +34,7 @@ from discofilter.filter.selectors import (
     parse_label_selector,
     selector_from_label_selector,
 )
+from discofilter.istio.meshconfig import parse_ref
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,16 @@ class EnrollmentConfig:
     """Namespaces enrolled whatever their labels: the control plane must see itself."""
     exempt_resources: tuple[str, ...] = ()
     """Resources never filtered (kubectl group-resource spelling: "leases.coordination.k8s.io")."""
+    mesh_config_from: str | None = None
+    """``configmap:NAMESPACE/NAME``: read discoverySelectors live from istiod's own mesh
+    ConfigMap (``istio-system/istio``, ``istio-<revision>`` for a revision), exactly as istiod
+    parses it, so the two never drift apart (``discofilter.sources.mesh_source``). The file's
+    ``discoverySelectors`` are then only the fallback until a good mesh value is read; excludes
+    ``selectors``. None: selectors come from this file and the flags."""
+    safety_list: bool = True
+    """Enroll, whatever the selectors say, istio-system and the namespaces where ztunnel,
+    gateways and istiod run (found by a pod poll every 30 s; istio/istio#52057, #33586;
+    ``discofilter.istio.safety``). Off: only ``alwaysEnrolled``."""
 
     def selector_set(self) -> tuple[SelectorSet | None, tuple[str, ...]]:
         """The compiled OR of selectors and a name per term (raises SelectorError)."""
@@ -168,7 +179,14 @@ class Config:
 
 
 # The enrollment keys sit at the top level of the file, as in Istio's meshConfig.
-_TOP_LEVEL_ENROLLMENT = ("discoverySelectors", "selectors", "alwaysEnrolled", "exemptResources")
+_TOP_LEVEL_ENROLLMENT = (
+    "discoverySelectors",
+    "selectors",
+    "alwaysEnrolled",
+    "exemptResources",
+    "meshConfigFrom",
+    "safetyList",
+)
 _SECTIONS: dict[str, type] = {
     "server": ServerConfig,
     "upstream": UpstreamConfig,
@@ -432,6 +450,14 @@ def check_security(config: Config) -> None:
                 split_host_port(address)
             except ConfigError:
                 raise ConfigError(f"admin.{key}: {value!r} is not HOST:PORT, '' or off") from None
+    mesh = config.enrollment.mesh_config_from
+    if mesh:  # "" = unset (Helm values)
+        parse_ref(mesh)
+        if config.enrollment.selectors:
+            raise ConfigError(
+                "meshConfigFrom and --selector/selectors are mutually exclusive: the mesh "
+                "ConfigMap's discoverySelectors are the selectors"
+            )
     config.enrollment.selector_set()  # raises SelectorError (a ConfigError) when invalid
 
 

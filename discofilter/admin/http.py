@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from discofilter.admin.sources import source_json
 from discofilter.admin.state import AdminState
 from discofilter.metrics import Metrics
 
@@ -83,6 +84,7 @@ async def _debug_enrollment(request: web.Request) -> web.Response:
     body: dict[str, Any] = {
         "selectors": list(info.selectors),
         "selectAll": state.selector_set() is None,
+        "selectorsSource": source_json(info.selectors_source),
         "alwaysEnrolled": sorted(info.always_enrolled),
         "synced": state.readiness().namespaces_synced,
         "total": len(namespaces),

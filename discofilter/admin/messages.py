@@ -97,6 +97,13 @@ def status_message(state: AdminState, all_namespaces: bool) -> pb.StatusResponse
         namespaces_enrolled=sum(1 for ns in namespaces if ns.enrolled),
         streams=[stream_status(s) for s in state.streams()],
         counters=[kind_counters(c) for c in state.counters()],
+        selectors_source=pb.SelectorsSource(
+            source=info.selectors_source.source,
+            healthy=info.selectors_source.healthy,
+            error=info.selectors_source.error,
+            resource_version=info.selectors_source.resource_version,
+            seen_resource_version=info.selectors_source.seen_resource_version,
+        ),
     )
 
 

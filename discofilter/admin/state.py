@@ -69,6 +69,20 @@ class Readiness:
 
 
 @dataclass(frozen=True, slots=True)
+class SelectorSourceInfo:
+    """Where the selectors in effect come from (``meshConfigFrom`` or the config file)."""
+
+    source: str = "config"
+    """``configmap:istio-system/istio``, or ``config`` (the file and the flags)."""
+    healthy: bool = True
+    """False while the source's latest value is refused and the previous selectors stay."""
+    error: str = ""
+    resource_version: str = ""
+    """The source object's resourceVersion whose selectors are in effect ("" = the fallback)."""
+    seen_resource_version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessInfo:
     version: str
     started_at: float
@@ -76,6 +90,7 @@ class ProcessInfo:
     selectors: Sequence[str] = field(default_factory=tuple)
     """The configured OR-terms in kubectl syntax; empty means "all namespaces"."""
     always_enrolled: frozenset[str] = frozenset({"istio-system"})
+    selectors_source: SelectorSourceInfo = field(default_factory=SelectorSourceInfo)
 
 
 class AdminState(Protocol):

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("discofilter.harness.command", "benchmark: direct vs discofilter vs kubectl proxy"),
     "record": ("discofilter.harness.command", "record timestamped watch streams from a cluster"),
     "selectors": ("discofilter.explain.command", "inspect namespace selectors (explain)"),
+    "remote-secret": ("discofilter.multicluster.command", "istiod remote secret via discofilter"),
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(m for m, _ in COMMANDS.values()))
 

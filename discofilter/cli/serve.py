@@ -64,6 +64,16 @@ def register(sub: Any) -> None:
         help="namespace enrolled whatever its labels (repeatable; default istio-system)",
     )  # fmt: skip
     p.add_argument(
+        "--mesh-config-from", metavar="configmap:NAMESPACE/NAME",
+        help="read discoverySelectors live from istiod's mesh ConfigMap, e.g. "
+        "configmap:istio-system/istio (config meshConfigFrom; docs/istio.md)",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-safety-list", action="store_false", dest="safety_list", default=None,
+        help="do not enroll the namespaces of ztunnel, gateways and istiod by default "
+        "(config safetyList; docs/istio.md)",
+    )  # fmt: skip
+    p.add_argument(
         "--exempt-resource", action="append", default=None, metavar="RESOURCE[.GROUP]",
         help="never filter this resource (repeatable)",
     )  # fmt: skip
@@ -121,6 +131,8 @@ def effective_config(args: argparse.Namespace) -> Config:
             "selectors": tuple(args.selector) if args.selector else None,
             "always_enrolled": tuple(args.always_enrolled) if args.always_enrolled else None,
             "exempt_resources": tuple(args.exempt_resource) if args.exempt_resource else None,
+            "mesh_config_from": getattr(args, "mesh_config_from", None),
+            "safety_list": getattr(args, "safety_list", None),
         },
         streams={"prune_managed_fields": args.prune_managed_fields},
         admin={"listen": args.admin_listen, "grpc_listen": args.admin_grpc_listen},

@@ -2,9 +2,11 @@
 
 Two selector sets are compared over the live namespace view:
 
-* **before** — what is in effect now: ``--baseline-selector``/``--baseline-file`` when given,
-  else Istio's own ``meshConfig.discoverySelectors`` read from the cluster's ``istio`` ConfigMap,
-  else "every namespace" (Istio's default without discoverySelectors);
+* **before** — what is in effect now: with ``--proxy-admin URL`` the selectors a running
+  discofilter filters by and their source (``discofilter.explain.live``); else
+  ``--baseline-selector``/``--baseline-file`` when given, else Istio's own
+  ``meshConfig.discoverySelectors`` read from the cluster's ``istio`` ConfigMap (parsed as istiod
+  parses it: ``discofilter.istio.meshconfig``), else "every namespace" (Istio's default);
 * **after** — the candidate: ``--selector`` terms, ``--config`` (a discofilter config file, read
   exactly as ``discofilter serve --config`` reads it) and ``--discovery-selectors`` (any file with
   Istio's shape). Without a candidate the command shows the *before* view alone.
@@ -30,11 +32,14 @@ from discofilter.explain.cluster import (
     make_api_client,
     read_istio_mesh,
 )
+from discofilter.explain.live import read_live
 from discofilter.explain.render import Explanation, SelectorSource, render
+from discofilter.explain.safety_notes import safety_notes
 from discofilter.filter import candidates
 from discofilter.filter.dryrun import NamespaceFacts, compare, term_names
 from discofilter.filter.enrollment import DEFAULT_ALWAYS_ENROLLED
 from discofilter.filter.selectors import SelectorSet
+from discofilter.istio.meshconfig import parse_mesh
 
 DEFAULT_SAMPLE_SECONDS = 5.0
 
@@ -87,6 +92,12 @@ def register(sub: Any) -> None:
         help="baseline OR-term (default: the cluster's Istio meshConfig.discoverySelectors)",
     )
     base.add_argument("--baseline-file", metavar="FILE", help="baseline selectors file (any shape)")
+    base.add_argument(
+        "--proxy-admin",
+        metavar="URL",
+        help="baseline: the selectors a running discofilter has in effect, and their source "
+        "(its admin HTTP, e.g. http://127.0.0.1:9090)",
+    )
     base.add_argument(
         "--istio-namespace",
         default="istio-system",
@@ -155,8 +166,13 @@ def _candidate(
 
 
 async def _baseline(
-    args: argparse.Namespace, reader: ClusterReader
+    args: argparse.Namespace, reader: ClusterReader, notes: list[str]
 ) -> tuple[SelectorSet | None, SelectorSource]:
+    if args.proxy_admin:
+        live = await read_live(args.proxy_admin)
+        if live.warning:
+            notes.append(f"warning: {live.warning}")
+        return live.selectors, live.source
     if args.baseline_selector or args.baseline_file:
         file_sets = [selectors_from_file(args.baseline_file)] if args.baseline_file else []
         sel = candidates.combine(args.baseline_selector, file_sets)
@@ -172,7 +188,7 @@ async def _baseline(
     if mesh is None:
         default = f"Istio's default: no {cm} ConfigMap"
         return None, SelectorSource(default, (), True)
-    sel = candidates.from_yaml_text(mesh, where)
+    sel = parse_mesh(mesh, where).selector_set()  # exactly as istiod reads it
     return sel, SelectorSource(where, term_names(sel), sel is None)
 
 
@@ -187,8 +203,11 @@ async def explain(args: argparse.Namespace) -> Explanation:
     )
     async with api:
         reader = ClusterReader(api)
-        before, before_src = await _baseline(args, reader)
+        notes: list[str] = []
+        before, before_src = await _baseline(args, reader, notes)
         facts = await gather(reader, max(0.0, args.sample))
+        judged = after if after_src is not None else before
+        notes += await safety_notes(reader, facts.namespaces, judged, always)
     churn = facts.churn()
     ns_facts = [
         NamespaceFacts(
@@ -206,7 +225,7 @@ async def explain(args: argparse.Namespace) -> Explanation:
         after=after_src,
         kinds=tuple(kind for kind, _ in COUNTED),
         sample_seconds=facts.sampled_seconds,
-        notes=tuple(facts.notes),
+        notes=(*notes, *facts.notes),
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from discofilter import __version__
+from discofilter.admin.sources import SelectorSourceView, source_info
 from discofilter.admin.state import (
     NamespaceView,
     ProcessInfo,
@@ -29,17 +30,21 @@ _STREAM_FIELDS = ("events_in", "events_out", "bytes_in", "bytes_out", "slow_clie
 
 
 class ProxyAdminState:
-    def __init__(self, proxy: ProxyServer) -> None:
+    def __init__(self, proxy: ProxyServer, source: SelectorSourceView | None = None) -> None:
         self.proxy = proxy
+        self.source = source
+        """The live selectors' source (``meshConfigFrom``); None: the config file and flags."""
         self.started_at = time.time()
 
     def info(self) -> ProcessInfo:
         sels = self.proxy.enrollment.selectors
+        src = self.source.status() if self.source is not None else None
         return ProcessInfo(
             version=__version__,
             started_at=self.started_at,
             selectors=tuple(str(s) for s in sels.selectors) if sels is not None else (),
             always_enrolled=self.proxy.enrollment.always_enrolled,
+            selectors_source=source_info(src),
         )
 
     def selector_set(self) -> SelectorSet | None:

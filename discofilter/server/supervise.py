@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -31,6 +31,9 @@ from discofilter.config import DEFAULT_ADMIN_LISTEN, Config, split_host_port
 from discofilter.errors import ConfigError
 from discofilter.upstream.client import Upstream
 from discofilter.upstream.resolve import resolve_target
+
+if TYPE_CHECKING:
+    from discofilter.sources.startup import EnrollmentSources
 
 log = logging.getLogger("discofilter.serve")
 
@@ -139,17 +142,20 @@ async def serve(
 
     target = resolve_target(config)
     metrics = Metrics()
+    config, sources = await _open_sources(config, target, metrics)
     proxy = ProxyServer(
         config, Upstream(target, config.upstream.connect_timeout_seconds), metrics=metrics
     )
     await proxy.start_background()
     up = _Listeners()
     try:
-        await _start_admin(up, ProxyAdminState(proxy), metrics, admin_listen, admin_grpc_listen)
+        state = ProxyAdminState(proxy, sources)
+        await _start_admin(up, state, metrics, admin_listen, admin_grpc_listen)
         up.proxy_runner, tls = await _start_proxy_site(proxy.make_app(), config, reuse_port)
     except BaseException:
         await up.stop()
         await proxy.stop()
+        await _stop_live(sources, None)
         raise
     tune_gc()  # start-up done: freeze its objects, rarer young collections (tuning/gc.py)
     log.warning(
@@ -164,24 +170,58 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     reloader = None
-    if reload is not None:
-        reloader = _start_reloader(proxy, reload, startup or config, poll_config)
+    if reload is not None or sources is not None:
+        reloader = _start_reloader(proxy, reload, config, startup or config, poll_config, sources)
         loop.add_signal_handler(signal.SIGHUP, reloader.request)
     try:
         await stop.wait()
     finally:
-        if reloader is not None:
-            await reloader.stop()
+        await _stop_live(sources, reloader)
         await proxy.stop()
         await up.stop()
 
 
-def _start_reloader(proxy: Any, reload: ReloadSource, startup: Config, poll: bool) -> Any:
+async def _stop_live(sources: EnrollmentSources | None, reloader: Any) -> None:
+    """The live inputs, sources first: nothing asks a stopped reloader to reload."""
+    if sources is not None:
+        await sources.stop()
+    if reloader is not None:
+        await reloader.stop()
+
+
+async def _open_sources(
+    config: Config, target: Any, metrics: Any
+) -> tuple[Config, EnrollmentSources | None]:
+    """meshConfigFrom and the safety list, each read once before serving (sources/startup.py),
+    and the config they make effective."""
+    from discofilter.sources.startup import open_sources
+
+    sources = await open_sources(config, target, SystemClock(), metrics)
+    return (sources.overlay(config) if sources is not None else config), sources
+
+
+def _start_reloader(
+    proxy: Any,
+    reload: ReloadSource | None,
+    running: Config,
+    startup: Config,
+    poll: bool,
+    sources: EnrollmentSources | None,
+) -> Any:
+    """The live reload: the config file and SIGHUP (``reload``), and the enrollment sources'
+    changes, which overlay their selectors on what the file gives (without a file: on the
+    running config)."""
     from discofilter.server.reload import ConfigReloader
 
-    seconds = reload.poll_seconds if poll else 0.0
-    reloader = ConfigReloader(proxy, reload.load, startup, SystemClock(), reload.path, seconds)
+    seconds = reload.poll_seconds if poll and reload is not None else 0.0
+    load: Callable[[], Config] = reload.load if reload is not None else (lambda: running)
+    if sources is not None:
+        load = sources.wrap(load)
+    path = reload.path if reload is not None else None
+    reloader = ConfigReloader(proxy, load, startup, SystemClock(), path, seconds)
     reloader.start()
+    if sources is not None:
+        sources.start(reloader.reload)
     return reloader
 
 

@@ -8,6 +8,7 @@ client's models (required fields, types), plus the policy this chart promises.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import ssl
@@ -40,9 +41,16 @@ MODELS = {
     ("policy/v1", "PodDisruptionBudget"): "V1PodDisruptionBudget",
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): "V1ClusterRole",
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "V1ClusterRoleBinding",
+    ("rbac.authorization.k8s.io/v1", "Role"): "V1Role",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "V1RoleBinding",
 }
 # CRDs without a model in the kubernetes client: checked for the basics only.
-CUSTOM = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("cert-manager.io/v1", "Certificate")}
+CUSTOM = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+    ("cert-manager.io/v1", "Certificate"),
+}
 
 
 def helm(*args: str) -> subprocess.CompletedProcess[str]:
@@ -105,8 +113,11 @@ def test_standalone_renders_valid_least_privilege_objects() -> None:
     )  # fmt: skip
     role = by_kind(objs, "ClusterRole")
     assert role["rules"] == [
-        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]}
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},  # the safety list
     ]
+    off = by_kind(render("discofilter", "config.safetyList=false"), "ClusterRole")
+    assert off["rules"] == role["rules"][:1]
     pod = by_kind(objs, "Deployment")["spec"]["template"]["spec"]
     assert not pod.get("hostNetwork")
     (c,) = pod["containers"]
@@ -232,3 +243,84 @@ def _verify_chain(secret: dict[str, Any], host: str) -> None:
         if all(done.values()):
             break
     assert all(done.values()), "TLS handshake did not complete"
+
+
+def test_mesh_config_from_grants_only_that_configmap() -> None:
+    objs = render("discofilter", "config.meshConfigFrom=configmap:istio-system/istio-canary")
+    validate(objs)
+    role = by_kind(objs, "Role")
+    assert role["metadata"]["namespace"] == "istio-system"
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["istio-canary"],
+         "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+    ]  # fmt: skip
+    binding = by_kind(objs, "RoleBinding")
+    assert binding["metadata"]["namespace"] == "istio-system"
+    assert binding["subjects"][0]["namespace"] == "discofilter"
+    config = load_config_text(by_kind(objs, "ConfigMap")["data"]["config.yaml"], "config.yaml")
+    assert config.enrollment.mesh_config_from == "configmap:istio-system/istio-canary"
+    assert "Role" not in {o["kind"] for o in render("discofilter")}
+
+
+OPERATOR = (
+    "podMonitor.enabled=true",
+    "prometheusRule.enabled=true",
+    "grafanaDashboard.enabled=true",
+)
+
+
+@pytest.mark.parametrize(("mode", "namespace"), [("standalone", "discofilter"),
+                                                  ("sidecar", "istio-system")])  # fmt: skip
+def test_operator_conveniences_render_in_both_modes(mode: str, namespace: str) -> None:
+    sets = [x for s in (f"mode={mode}", *OPERATOR) for x in ("--set", s)]
+    assert helm("lint", str(CHART), "--namespace", namespace, *sets).returncode == 0
+    objs = render(namespace, f"mode={mode}", *OPERATOR)
+    validate(objs)
+    pm = by_kind(objs, "PodMonitor")
+    assert pm["spec"]["podMetricsEndpoints"][0]["port"] == "http-admin"
+    want = (
+        {"app": "istiod"}
+        if mode == "sidecar"
+        else {"app.kubernetes.io/name": "discofilter", "app.kubernetes.io/instance": "df"}
+    )
+    assert pm["spec"]["selector"]["matchLabels"] == want
+    rule = by_kind(objs, "PrometheusRule")
+    assert rule["spec"] == yaml.safe_load((CHART / "rules" / "discofilter.rules.yaml").read_text())
+    dash = by_kind(objs, "ConfigMap", "df-discofilter-dashboard")
+    assert dash["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dash["data"]["discofilter.json"]) == json.loads(
+        (CHART / "dashboards" / "discofilter.json").read_text()
+    )
+
+
+def test_remote_access_exposes_only_the_tls_port() -> None:
+    objs = render("discofilter", "remoteAccess.enabled=true", "tls.extraDnsNames={df.c2.example}")
+    validate(objs)
+    svc = by_kind(objs, "Service", "df-discofilter-remote")
+    assert svc["spec"]["type"] == "LoadBalancer"
+    assert [p["name"] for p in svc["spec"]["ports"]] == ["https"]
+    _verify_chain(by_kind(objs, "Secret"), "df.c2.example")  # the remote's name is in the cert
+    assert "df-discofilter-remote" not in {
+        o["metadata"]["name"] for o in render("discofilter") if o["kind"] == "Service"
+    }
+
+
+def test_pod_env_for_events_and_the_safety_list() -> None:
+    def env(objs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+        if kind == "Deployment":
+            (c,) = by_kind(objs, "Deployment")["spec"]["template"]["spec"]["containers"]
+            return {e["name"]: e for e in c["env"]}
+        patch = yaml.safe_load(by_kind(objs, "ConfigMap", "df-discofilter-istiod")["data"][
+            "istiod-patch.yaml"])  # fmt: skip
+        spec = patch["spec"]["template"]["spec"]
+        (c,) = [c for c in spec.get("initContainers", []) + spec.get("containers", [])
+                if c["name"] == "discofilter"]  # fmt: skip
+        return {e["name"]: e for e in c["env"]}
+
+    standalone = env(render("discofilter"), "Deployment")
+    assert standalone["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert "DISCOFILTER_ISTIOD_NAMESPACE" not in standalone  # not istiod's namespace
+    sidecar = env(render("istio-system", "mode=sidecar"), "patch")
+    ns = sidecar["DISCOFILTER_ISTIOD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"]
+    assert ns == "metadata.namespace"

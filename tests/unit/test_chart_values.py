@@ -23,7 +23,15 @@ VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
 GROUPS = {"server": cfgmod.ServerConfig, "upstream": cfgmod.UpstreamConfig,
           "streams": cfgmod.StreamsConfig, "admin": cfgmod.AdminConfig}  # fmt: skip
-TOP_LEVEL = {"discoverySelectors", "selectors", "alwaysEnrolled", "exemptResources", "churnControl"}
+TOP_LEVEL = {
+    "discoverySelectors",
+    "selectors",
+    "alwaysEnrolled",
+    "exemptResources",
+    "meshConfigFrom",
+    "safetyList",
+    "churnControl",
+}
 # Values the chart fills in by install mode (documented in values.yaml); "" means "chart decides".
 CHART_DECIDES = {("server", "listen"), ("admin", "listen"), ("admin", "grpc_listen")}
 
@@ -60,6 +68,8 @@ def _with(path: str, value: Any) -> dict[str, Any]:
         ("config.discoverySelectors", [{"matchExpressions": [{"key": "a", "operator": "Gt"}]}]),
         ("config.discoverySelectors", [{"matchLabel": {"a": "b"}}]),
         ("config.alwaysEnrolled", ["Not_A_Namespace"]),
+        ("config.meshConfigFrom", "istio-system/istio"),
+        ("config.meshConfigFrom", "configmap:Istio_System/istio"),
         ("tls.source", "vault"),
         ("admin.listen", ":::"),
         ("sidecar.port", 70000),

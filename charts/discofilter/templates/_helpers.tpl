@@ -120,10 +120,17 @@ ports:
   - name: grpc-admin
     containerPort: {{ include "discofilter.adminGrpcPort" . }}
     protocol: TCP
-{{- with .Values.extraEnv }}
 env:
+  # Events' reportingInstance; in sidecar mode the safety list keeps istiod's namespace.
+  - name: POD_NAME
+    valueFrom: {fieldRef: {fieldPath: metadata.name}}
+  {{- if eq .Values.mode "sidecar" }}
+  - name: DISCOFILTER_ISTIOD_NAMESPACE
+    valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+  {{- end }}
+  {{- with .Values.extraEnv }}
   {{- toYaml . | nindent 2 }}
-{{- end }}
+  {{- end }}
 startupProbe:
   httpGet:
     path: /healthz

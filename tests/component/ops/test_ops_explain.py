@@ -176,3 +176,25 @@ async def test_istio_revision_configmap() -> None:
     assert ex.before.terms == ("team=ci",)
     assert "istio-system/istio-canary" in ex.before.description
     assert {r.name for r in ex.comparison.rows if r.before} == {"istio-system", "ci"}
+
+
+async def test_warns_about_safety_namespaces_and_injected_namespaces_left_out() -> None:
+    store = Store()
+    populate(store)
+    store.create("namespaces", {"metadata": _meta("ambient", labels={"team": "infra"})})
+    ztunnel = {"metadata": _meta("ztunnel-1", "ambient", labels={"app": "ztunnel"}), "spec": {}}
+    store.create("pods", ztunnel, "ambient")
+    injected = _meta("legacy-0", "batch", annotations={"sidecar.istio.io/status": "{}"})
+    store.create("pods", {"metadata": injected, "spec": {}}, "batch")
+    async with Simulator(store) as sim:
+        ex = await command.explain(parse("--upstream", sim.url, "--sample", "0", "-l", "team=shop"))
+    warnings = [n for n in ex.notes if n.startswith("warning:")]
+    assert any(w.startswith("warning: selectors leave out ambient (ztunnel; istio/istio#52057)")
+               for w in warnings), warnings  # fmt: skip
+    assert any("leave out istio-system" in w for w in warnings), warnings
+    # payments is labelled for injection, batch has an injected pod: neither is enrolled.
+    assert any(w.startswith("warning: payments has injected sidecars (label istio-injection")
+               for w in warnings), warnings  # fmt: skip
+    assert any(w.startswith("warning: batch has injected sidecars (pods with") for w in warnings)
+    assert not any(w.startswith("warning: shop ") for w in warnings)
+    assert "note: warning: selectors leave out ambient" in render(ex, "table")

@@ -9,6 +9,7 @@ from discofilter.admin.state import (
     NamespaceView,
     ProcessInfo,
     Readiness,
+    SelectorSourceInfo,
     StreamView,
 )
 from discofilter.filter.candidates import from_strings
@@ -31,6 +32,7 @@ class FakeAdminState:
     churn_rates: dict[str, float] = field(default_factory=dict)
     ready: Readiness = field(default_factory=lambda: Readiness(True, True))
     sampler: DecisionSampler = field(default_factory=lambda: DecisionSampler(every=1))
+    source: SelectorSourceInfo = field(default_factory=SelectorSourceInfo)
 
     def info(self) -> ProcessInfo:
         return ProcessInfo(
@@ -38,6 +40,7 @@ class FakeAdminState:
             started_at=1_700_000_000.5,
             selectors=tuple(self.selector_strings or ()),
             always_enrolled=ALWAYS,
+            selectors_source=self.source,
         )
 
     def selector_set(self) -> SelectorSet | None:

@@ -14,7 +14,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from discofilter._generated.discofilter.v1 import admin_pb2 as pb
 from discofilter._generated.discofilter.v1 import admin_pb2_grpc as pb_grpc
 from discofilter.admin.grpc_server import start_admin_grpc
-from discofilter.admin.state import Readiness
+from discofilter.admin.state import Readiness, SelectorSourceInfo
 from discofilter.clock import FakeClock
 from discofilter.errors import ConfigError
 from discofilter.telemetry.decisions import FILTERED, FORWARDED, Decision
@@ -235,3 +235,18 @@ async def test_port_in_use_is_a_config_error(state: FakeAdminState) -> None:
             await start_admin_grpc(state, "127.0.0.1", port)
     finally:
         await first.stop(None)
+
+
+async def test_status_says_where_the_selectors_come_from(
+    state: FakeAdminState, channel: grpc.aio.Channel
+) -> None:
+    stub = pb_grpc.AdminStub(channel)
+    assert (await stub.Status(pb.StatusRequest(), timeout=5)).selectors_source.source == "config"
+    state.source = SelectorSourceInfo(
+        "configmap:istio-system/istio", False, "discoverySelectors: expected a list", "41", "57"
+    )
+    src = (await stub.Status(pb.StatusRequest(), timeout=5)).selectors_source
+    assert (src.source, src.healthy, src.resource_version, src.seen_resource_version) == (
+        "configmap:istio-system/istio", False, "41", "57",
+    )  # fmt: skip
+    assert src.error == "discoverySelectors: expected a list"

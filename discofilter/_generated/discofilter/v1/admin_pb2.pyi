@@ -17,7 +17,7 @@ class StatusRequest(_message.Message):
     def __init__(self, all_namespaces: _Optional[bool] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ("version", "started_at", "upstream_reachable", "namespaces_synced", "not_ready_reason", "selectors", "select_all", "always_enrolled", "namespaces", "namespaces_total", "namespaces_enrolled", "streams", "counters")
+    __slots__ = ("version", "started_at", "upstream_reachable", "namespaces_synced", "not_ready_reason", "selectors", "select_all", "always_enrolled", "namespaces", "namespaces_total", "namespaces_enrolled", "streams", "counters", "selectors_source")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_REACHABLE_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +31,7 @@ class StatusResponse(_message.Message):
     NAMESPACES_ENROLLED_FIELD_NUMBER: _ClassVar[int]
     STREAMS_FIELD_NUMBER: _ClassVar[int]
     COUNTERS_FIELD_NUMBER: _ClassVar[int]
+    SELECTORS_SOURCE_FIELD_NUMBER: _ClassVar[int]
     version: str
     started_at: _timestamp_pb2.Timestamp
     upstream_reachable: bool
@@ -44,7 +45,22 @@ class StatusResponse(_message.Message):
     namespaces_enrolled: int
     streams: _containers.RepeatedCompositeFieldContainer[StreamStatus]
     counters: _containers.RepeatedCompositeFieldContainer[KindCounters]
-    def __init__(self, version: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., upstream_reachable: _Optional[bool] = ..., namespaces_synced: _Optional[bool] = ..., not_ready_reason: _Optional[str] = ..., selectors: _Optional[_Iterable[str]] = ..., select_all: _Optional[bool] = ..., always_enrolled: _Optional[_Iterable[str]] = ..., namespaces: _Optional[_Iterable[_Union[NamespaceStatus, _Mapping]]] = ..., namespaces_total: _Optional[int] = ..., namespaces_enrolled: _Optional[int] = ..., streams: _Optional[_Iterable[_Union[StreamStatus, _Mapping]]] = ..., counters: _Optional[_Iterable[_Union[KindCounters, _Mapping]]] = ...) -> None: ...
+    selectors_source: SelectorsSource
+    def __init__(self, version: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., upstream_reachable: _Optional[bool] = ..., namespaces_synced: _Optional[bool] = ..., not_ready_reason: _Optional[str] = ..., selectors: _Optional[_Iterable[str]] = ..., select_all: _Optional[bool] = ..., always_enrolled: _Optional[_Iterable[str]] = ..., namespaces: _Optional[_Iterable[_Union[NamespaceStatus, _Mapping]]] = ..., namespaces_total: _Optional[int] = ..., namespaces_enrolled: _Optional[int] = ..., streams: _Optional[_Iterable[_Union[StreamStatus, _Mapping]]] = ..., counters: _Optional[_Iterable[_Union[KindCounters, _Mapping]]] = ..., selectors_source: _Optional[_Union[SelectorsSource, _Mapping]] = ...) -> None: ...
+
+class SelectorsSource(_message.Message):
+    __slots__ = ("source", "healthy", "error", "resource_version", "seen_resource_version")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SEEN_RESOURCE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    healthy: bool
+    error: str
+    resource_version: str
+    seen_resource_version: str
+    def __init__(self, source: _Optional[str] = ..., healthy: _Optional[bool] = ..., error: _Optional[str] = ..., resource_version: _Optional[str] = ..., seen_resource_version: _Optional[str] = ...) -> None: ...
 
 class NamespaceStatus(_message.Message):
     __slots__ = ("name", "enrolled", "matching_term", "labels", "churn_per_second")
