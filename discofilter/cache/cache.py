@@ -130,8 +130,13 @@ class SharedCache:
         self.ready = True
         self.stats.relists += 1
 
-    def apply(self, type_: str, obj: CachedObject) -> None:
-        """One upstream watch event (any namespace: the cache filters)."""
+    def apply(self, type_: str, obj: CachedObject, frame: bytes | None = None) -> None:
+        """One upstream watch event (any namespace: the cache filters).
+
+        ``frame`` is the upstream's frame when the caller has it and ``Framer.split`` accepted
+        it (so it equals ``framer.event(type_, obj.object)``): it is then forwarded as is
+        instead of being rebuilt, one 6.5 KB copy less per event.
+        """
         if type_ not in _EVENTS:
             raise CacheError(f"apply takes ADDED/MODIFIED/DELETED, not {type_[:20]!r}")
         rv = parse_rv(obj.resource_version)
@@ -148,7 +153,8 @@ class SharedCache:
             return
         self.stats.events_kept += 1
         self._store.apply(type_, obj)
-        frame = self.framer.event(type_, obj.object)
+        if frame is None:
+            frame = self.framer.event(type_, obj.object)
         self._window.append(rv, frame)
         keep: list[Watcher] = []
         for w in self._watchers:

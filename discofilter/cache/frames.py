@@ -25,7 +25,14 @@ import orjson
 from discofilter.codec.errorevent import encode_error_event
 from discofilter.codec.mediatype import JSON, PROTOBUF, is_protobuf
 from discofilter.codec.protostatus import watch_event_message, wrap_unknown
-from discofilter.codec.wire import LEN, field_bytes, field_str, frame, iter_fields, text
+from discofilter.codec.wire import (
+    encode_varint,
+    field_bytes,
+    field_str,
+    frame,
+    read_varint,
+    text,
+)
 from discofilter.errors import CodecError
 from discofilter.model import BOOKMARK, EVENT_TYPES, INITIAL_EVENTS_END
 
@@ -82,7 +89,8 @@ class JsonFramer:
     def split(self, raw_frame: bytes) -> tuple[str, bytes]:
         if not (raw_frame.startswith(_JSON_HEAD) and raw_frame.endswith(b"}\n")):
             raise CodecError("JSON watch line is not in Go's {type,object} form")
-        mid = raw_frame.find(_JSON_MID, len(_JSON_HEAD))
+        # The type is at most "MODIFIED"/"BOOKMARK" (8 bytes): look no further than that.
+        mid = raw_frame.find(_JSON_MID, len(_JSON_HEAD), len(_JSON_HEAD) + 8 + len(_JSON_MID))
         if mid < 0:
             raise CodecError("JSON watch line is not in Go's {type,object} form")
         type_ = raw_frame[len(_JSON_HEAD) : mid].decode("ascii", "replace")
@@ -116,24 +124,32 @@ class ProtoFramer:
         return encode_error_event(status, PROTOBUF)
 
     def split(self, raw_frame: bytes) -> tuple[str, bytes]:
-        if len(raw_frame) < 4 or int.from_bytes(raw_frame[:4], "big") != len(raw_frame) - 4:
-            raise CodecError("protobuf watch frame length does not match its prefix")
-        type_ = ""
-        spans: list[tuple[int, int]] = []
-        for fnum, wt, s, e in iter_fields(raw_frame, 4, len(raw_frame)):
-            if wt != LEN:
-                raise CodecError("unexpected non-bytes field in a WatchEvent")
-            if fnum == 1:
-                type_ = text(raw_frame, s, e)
-            elif fnum == 2:
-                spans.extend((s2, e2) for f2, w2, s2, e2 in iter_fields(raw_frame, s, e) if f2 == 1)
-        if type_ not in EVENT_TYPES or len(spans) != 1:
-            raise CodecError("protobuf WatchEvent without one type and one raw object")
-        s, e = spans[0]
-        obj = raw_frame[s:e]
-        if self.event(type_, obj) != raw_frame:
-            raise CodecError("protobuf WatchEvent not in canonical field order")
-        return type_, obj
+        # Straight-line: 0x0A type, 0x12 RawExtension{0x0A raw} filling the rest of the frame.
+        # Passing these checks with the minimal total length means ``event`` rebuilds exactly
+        # these bytes (Go's field order, minimal varints, nothing else); ~3x cheaper than a
+        # general field walk, which matters once per upstream event.
+        n = len(raw_frame)
+        if n < 5 or int.from_bytes(raw_frame[:4], "big") != n - 4 or raw_frame[4] != 0x0A:
+            raise CodecError("not a protobuf WatchEvent frame in canonical form")
+        tlen, p = read_varint(raw_frame, 5, n)
+        type_ = text(raw_frame, p, min(p + tlen, n))
+        p += tlen
+        if p + 1 >= n or raw_frame[p] != 0x12:
+            raise CodecError("protobuf WatchEvent without its object after the type")
+        olen, p = read_varint(raw_frame, p + 1, n)
+        if p + olen != n or p >= n or raw_frame[p] != 0x0A:
+            raise CodecError("protobuf WatchEvent object is not one RawExtension.raw")
+        rlen, p = read_varint(raw_frame, p + 1, n)
+        if p + rlen != n or 4 + _ld_len(tlen) + _ld_len(_ld_len(rlen)) != n:
+            raise CodecError("protobuf WatchEvent not in canonical form")
+        if type_ not in EVENT_TYPES:
+            raise CodecError(f"unknown watch event type {type_[:64]!r}")
+        return type_, raw_frame[p:]
+
+
+def _ld_len(n: int) -> int:
+    """Bytes of a length-delimited field with a one-byte tag and an ``n``-byte payload."""
+    return 1 + len(encode_varint(n)) + n
 
 
 def framer_for(content_type: str, api_version: str, kind: str) -> Framer:

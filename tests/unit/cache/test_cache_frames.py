@@ -63,3 +63,19 @@ def test_proto_split_refuses_a_bad_length_prefix() -> None:
         fr.split(raw[:-1])
     with pytest.raises(CodecError):
         fr.split((len(raw)).to_bytes(4, "big") + raw[4:])
+
+
+def test_proto_split_refuses_non_canonical_and_truncated_frames() -> None:
+    fr = framer(PROTOBUF)
+    raw = upstream_frame(PROTOBUF, MODIFIED, pod("ns", "p", "u", 1))
+    msg = raw[4:]
+    # The same event with the fields swapped, or with a trailing unknown field.
+    t_end = 2 + msg[1]
+    swapped = msg[t_end:] + msg[:t_end]
+    for bad_msg in (swapped, msg + b"\x18\x01"):
+        with pytest.raises(CodecError):
+            fr.split(len(bad_msg).to_bytes(4, "big") + bad_msg)
+    for cut in range(5, len(raw), 97):
+        part = raw[:cut]
+        with pytest.raises(CodecError):
+            fr.split((len(part) - 4).to_bytes(4, "big") + part[4:])
