@@ -5,7 +5,8 @@ Inputs (from the key's reflector, phase B), all applied at a position of the ups
     relist(objects, rv)         the reflector's LIST (first load, or after any upstream fault)
     apply(type, obj)            one ADDED/MODIFIED/DELETED watch event, any namespace
     progress(rv)                an upstream BOOKMARK: the stream has reached ``rv``
-    leave(ns) / join(ns, objects, list_rv)   enrollment flips (contract 3)
+    leave(ns)                   a namespace's enrollment ended (contract 3)
+    begin_join(ns) ... join(ns, objects, list_rv)   a namespace became enrolled; its LIST
 
 Outputs: ``watch(...) -> Watcher`` and ``list(...) -> ListPage``; ``bookmark()`` dispatches a
 BOOKMARK at the cache's RV to the watchers that asked for them.
@@ -75,6 +76,7 @@ class SharedCache:
         self._snapshots = Snapshots(self.limits, clock or SystemClock())
         self._watchers: list[Watcher] = []
         self._joined_at: dict[str, int] = {}
+        self._pending: dict[str, list[tuple[str, CachedObject]]] = {}
         self._head = 0
         self.ready = False
         """False until the first relist: the server must not serve from an empty cache."""
@@ -124,6 +126,9 @@ class SharedCache:
             raise CacheError(f"relist at RV {rv} is behind the stream's {self._head}")
         self._store.replace(o for o in objects if self.enrolled(o.namespace))
         self._joined_at.clear()
+        # A namespace LIST in flight may now be older than the stream: its join raises and the
+        # caller lists again.
+        self._pending.clear()
         self._expire_all("the upstream watch was relisted")
         self._window.reset(rv)
         self._head = rv
@@ -150,6 +155,9 @@ class SharedCache:
             listed = rv <= self._joined_at.get(ns, 0)
             self._pass_joins(rv)
         if listed or not self.enrolled(ns):
+            held = self._pending.get(ns)
+            if held is not None and len(held) < self.limits.window_events:
+                held.append((type_, obj))
             return
         self.stats.events_kept += 1
         self._store.apply(type_, obj)
@@ -178,24 +186,47 @@ class SharedCache:
             raise CacheError("leave() on a cache that enrolls every namespace")
         if namespace not in self._enrolled:
             return
+        self._pending.pop(namespace, None)
         self._enrolled.discard(namespace)
         self._joined_at.pop(namespace, None)
         if self._store.drop_namespace(namespace):
             self._break(self._head)
 
+    def begin_join(self, namespace: str) -> None:
+        """``namespace`` flipped to enrolled; its LIST is on the way (``join`` ends this).
+
+        Until then its events are held (up to ``window_events``), so that a LIST answered at an
+        RV the stream has already passed can be brought up to date when it arrives.
+        """
+        if self._enrolled is not None and namespace not in self._enrolled:
+            self._pending.setdefault(namespace, [])
+
     def join(self, namespace: str, objects: Iterable[CachedObject], list_rv: str) -> None:
-        """``namespace`` became enrolled; ``objects`` is its LIST at ``list_rv`` (>= the flip)."""
+        """``namespace`` became enrolled; ``objects`` is its LIST at ``list_rv`` (>= the flip).
+
+        A LIST behind the stream needs ``begin_join`` before it was issued (the events since
+        are then replayed onto it); without it, or when more events came than could be held,
+        ``CacheError``: the caller lists the namespace again.
+        """
         if self._enrolled is None:
             raise CacheError("join() on a cache that enrolls every namespace")
         rv = parse_rv(list_rv)
         if namespace in self._enrolled:
             return
+        held = self._pending.pop(namespace, None)
+        # A full hold may have dropped events: treat it as lost (conservative by one event).
+        if rv < self._head and (held is None or len(held) >= self.limits.window_events):
+            raise CacheError(f"namespace LIST at {rv} is behind the stream's {self._head}")
         self._enrolled.add(namespace)
         items = list(objects)
         self._store.replace_namespace(namespace, items)
+        for type_, obj in held or ():
+            if int(obj.resource_version) > rv:
+                self._store.apply(type_, obj)
         if rv > self._head:
             self._joined_at[namespace] = rv
-        if items:
+        # Nobody held anything of this namespace: if it is still empty, no client's view changed.
+        if self._store.count_in(namespace):
             self._break(self._head)
 
     def _pass_joins(self, rv: int) -> None:

@@ -251,3 +251,73 @@ def test_hung_up_watchers_are_dropped() -> None:
     w.close()
     up.event(ADDED, "a", "p")
     assert up.cache.watchers == 0 and w.done
+
+
+def test_a_namespace_list_behind_the_stream_is_brought_up_to_date_from_held_events() -> None:
+    up = Upstream()
+    up.cache.begin_join("c")
+    listed = up.obj("c", "p", gen=1)  # LIST answered at this RV...
+    up.event(MODIFIED, "c", "p", 2)  # ...but the stream passed it before the answer arrived
+    up.event(ADDED, "c", "q")
+    w = up.cache.watch(up.cache.resource_version)
+    up.cache.join("c", [listed], listed.resource_version)
+    got = {o.key: o.resource_version for o in up.cache.list().items if o.namespace == "c"}
+    assert got == {("c", "p"): str(up.rv - 1), ("c", "q"): str(up.rv)}
+    assert types(JSON, drain(w)) == [ERROR]
+
+
+def test_a_namespace_list_behind_the_stream_without_a_hold_is_refused() -> None:
+    up = Upstream()
+    listed = up.obj("c", "p")
+    up.event(ADDED, "a", "x")
+    with pytest.raises(CacheError):
+        up.cache.join("c", [listed], listed.resource_version)
+    assert not up.cache.enrolled("c")
+
+
+def test_joining_an_empty_namespace_disturbs_nobody() -> None:
+    up = Upstream()
+    w = up.cache.watch(up.cache.resource_version)
+    up.cache.join("c", [], up.cache.resource_version)
+    assert w.open and up.cache.enrolled("c")
+    sent = up.event(ADDED, "c", "p")
+    assert drain(w) == [sent]
+
+
+def test_watch_from_an_rv_newer_than_the_cache_skips_what_the_client_already_has() -> None:
+    up = Upstream()
+    ahead = up.rv + 2
+    w = up.cache.watch(str(ahead))
+    up.event(ADDED, "a", "p")
+    up.event(ADDED, "a", "q")
+    third = up.event(ADDED, "a", "r")
+    assert drain(w) == [third]
+
+
+def test_on_ready_fires_for_frames_and_for_the_end() -> None:
+    up = Upstream()
+    calls: list[int] = []
+    w = up.cache.watch(up.cache.resource_version)
+    w.on_ready = lambda: calls.append(1)
+    up.event(ADDED, "a", "p")
+    up.cache.leave("a")
+    assert len(calls) == 2 and types(JSON, drain(w)) == [ADDED, ERROR]
+
+
+def test_take_hands_out_initial_frames_in_chunks_before_live_ones() -> None:
+    up = Upstream()
+    for i in range(5):
+        up.event(ADDED, "a", f"p{i}")
+    w = up.cache.watch("0")
+    live = up.event(ADDED, "b", "q")
+    assert len(w.take(2)) == 2 and len(w.take(2)) == 2
+    assert w.take(5)[1:] == [live]
+
+
+def test_close_ends_every_watcher_and_limits_are_validated() -> None:
+    up = Upstream()
+    w = up.cache.watch("0")
+    up.cache.close()
+    assert w.done and w.end_reason == "closed"
+    with pytest.raises(ValueError):
+        CacheLimits(window_events=0)
