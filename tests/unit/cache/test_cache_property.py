@@ -12,6 +12,8 @@ Go's form; the protobuf runtime) and reaches the cache through the reflector's p
 * the full upstream state (pod dicts) and the enrollment in force;
 * ``kept``: the frames of the events of enrolled namespaces, in order: what a direct filtered
   watch delivers;
+* namespace LISTs answered before the stream reaches the join (``begin_join``), so the cache
+  must bring them up to date from the events it held, or refuse them when it could not hold all;
 * ``breaks``: where the filtered view changed under clients (a flip that changed what an
   enrolled client holds, or a relist), and the oldest RV a client may resume from after it;
 * the window, as its definition: the longest suffix of the events since the last break that fits
@@ -41,11 +43,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import pytest
 from _cache_helpers import FORMATS, decode_frame, framer, pod, to_input, upstream_frame
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from discofilter.cache import CacheKey, CacheLimits, SharedCache, Watcher
+from discofilter.cache import CachedObject, CacheError, CacheKey, CacheLimits, SharedCache, Watcher
 from discofilter.cache.watcher import EXPIRED
 from discofilter.codec import PROTOBUF
 from discofilter.codec.k8sproto import encode_object
@@ -142,10 +145,15 @@ class Run:
         self.cache = cache
         self.fr = cache.framer
         self.clients = [Client() for _ in range(n)]
+        # Joins whose namespace LIST is in flight: (items, the LIST's RV, events held since).
+        self.pending: dict[str, tuple[list[CachedObject], int, int]] = {}
 
     # --- upstream --------------------------------------------------------------------------
 
     def event(self, ns: str, name: str, delete: bool) -> None:
+        if ns in self.pending:
+            items, list_rv, held = self.pending[ns]
+            self.pending[ns] = (items, list_rv, held + 1)
         type_, obj = self.ref.change(ns, name, delete)
         raw = upstream_frame(self.ref.ctype, type_, obj)
         self.cache.apply(*to_input(self.fr, raw))
@@ -161,24 +169,42 @@ class Run:
         ]
         self.cache.relist(items, str(self.ref.rv))
         self.ref.brk(self.ref.rv)
+        # LISTs in flight are older than the relist: the cache refuses them; list again.
+        self.pending = {ns: (p[0], p[1], 1 << 30) for ns, p in self.pending.items()}
 
     def leave(self, ns: str) -> None:
         if ns not in self.ref.enrolled:
-            return
+            return  # (a pending join stays pending: the flip back is not seen yet)
+        self.pending.pop(ns, None)
         effective = any(k[0] == ns for k in self.ref.full)
         self.ref.enrolled.discard(ns)
         self.cache.leave(ns)
         if effective:
             self.ref.brk(self.ref.rv + 1)
 
+    def ns_list(self, ns: str) -> list[CachedObject]:
+        objs = [o for k, o in sorted(self.ref.full.items()) if k[0] == ns]
+        return [to_input(self.fr, upstream_frame(self.ref.ctype, ADDED, o))[1] for o in objs]
+
+    def begin_join(self, ns: str) -> None:
+        """The flip is seen; the namespace LIST is answered now but arrives after more events."""
+        if ns in self.ref.enrolled or ns in self.pending:
+            return
+        self.cache.begin_join(ns)
+        self.pending[ns] = (self.ns_list(ns), self.ref.rv, 0)
+
     def join(self, ns: str) -> None:
         if ns in self.ref.enrolled:
             return
-        objs = [o for k, o in sorted(self.ref.full.items()) if k[0] == ns]
-        items = [to_input(self.fr, upstream_frame(self.ref.ctype, ADDED, o))[1] for o in objs]
+        items, list_rv, held = self.pending.pop(ns, (self.ns_list(ns), self.ref.rv, 0))
+        behind = list_rv < self.ref.rv
+        if behind and held >= self.ref.limits.window_events:
+            with pytest.raises(CacheError):
+                self.cache.join(ns, items, str(list_rv))
+            items, list_rv = self.ns_list(ns), self.ref.rv  # the caller lists again
+        self.cache.join(ns, items, str(list_rv))
         self.ref.enrolled.add(ns)
-        self.cache.join(ns, items, str(self.ref.rv))
-        if items:
+        if any(k[0] == ns for k in self.ref.full):
             self.ref.brk(self.ref.rv + 1)
 
     def progress(self, step: int) -> None:
@@ -318,6 +344,7 @@ class Run:
 # Ops are drawn as plain integers and decoded here: an order of magnitude cheaper for Hypothesis
 # to generate than a union of tuple strategies, and they still shrink (towards 0 = an event).
 KINDS = ("event",) * 5 + ("read",) * 3 + ("begin",) * 3 + ("hangup", "leave", "join", "relist")
+KINDS += ("begin_join",)
 KINDS += ("progress", "bookmark")
 MODES = ("list", "watch0", "initial", "at")
 
@@ -328,7 +355,7 @@ def decode_op(x: int) -> tuple[Any, ...]:
     ns, name = NAMESPACES[x % 4], NAMES[(x // 4) % 3]
     if kind == "event":
         return (kind, ns, name, (x // 12) % 3 == 0)
-    if kind in ("leave", "join"):
+    if kind in ("leave", "join", "begin_join"):
         return (kind, ns)
     if kind == "relist":
         lost = [(NAMESPACES[(x >> i) % 4], NAMES[(x >> (i + 2)) % 3], False) for i in (4, 8)]
@@ -385,6 +412,8 @@ def test_every_client_sees_the_direct_filtered_watch_or_a_410(
             run.leave(o[1])
         elif kind == "join":
             run.join(o[1])
+        elif kind == "begin_join":
+            run.begin_join(o[1])
         elif kind == "relist":
             run.relist(o[1])
         elif kind == "progress":
