@@ -73,7 +73,8 @@ class SharedCache:
         self._enrolled: set[str] | None = None if enrolled is None else set(enrolled)
         self._store = Store()
         self._window = Window(self.limits.window_events, self.limits.window_bytes)
-        self._snapshots = Snapshots(self.limits, clock or SystemClock())
+        self._clock = clock or SystemClock()
+        self._snapshots = Snapshots(self.limits, self._clock)
         self._watchers: list[Watcher] = []
         self._joined_at: dict[str, int] = {}
         self._pending: dict[str, list[tuple[str, CachedObject]]] = {}
@@ -102,6 +103,11 @@ class SharedCache:
     @property
     def window_bytes(self) -> int:
         return self._window.bytes
+
+    @property
+    def window_span_seconds(self) -> float:
+        """Age of the oldest event a resume can still replay (the window-span metric)."""
+        return self._window.span_seconds(self._clock.monotonic())
 
     @property
     def watchers(self) -> int:
@@ -163,7 +169,7 @@ class SharedCache:
         self._store.apply(type_, obj)
         if frame is None:
             frame = self.framer.event(type_, obj.object)
-        self._window.append(rv, frame)
+        self._window.append(rv, frame, self._clock.monotonic())
         keep: list[Watcher] = []
         for w in self._watchers:
             if w.offer(rv, frame):
@@ -273,6 +279,7 @@ class SharedCache:
         * an RV the window covers: the events after it, then live;
         * an older RV: a watcher whose only frame is the 410 Expired ERROR event.
         """
+        self._require_ready()
         lim = self.limits
         if send_initial_events or resource_version in ("", "0"):
             if resource_version not in ("", "0"):
@@ -304,10 +311,15 @@ class SharedCache:
 
     def list(self, limit: int = 0, continue_token: str | None = None) -> ListPage:
         """A LIST page from the cache at its RV (``resourceVersion=0`` semantics)."""
+        self._require_ready()
         self.stats.lists_served += 1
         if continue_token:
             return self._snapshots.next_page(continue_token, limit)
         return self._snapshots.first_page(self._store.snapshot(), self.resource_version, limit)
+
+    def _require_ready(self) -> None:
+        if not self.ready:
+            raise CacheError("the cache has not listed yet: serve this request from upstream")
 
     def close(self) -> None:
         """Shut down: every watcher ends (its stream closes; clients reconnect elsewhere)."""

@@ -22,7 +22,7 @@ from bisect import bisect_right
 class Window:
     """A bounded, append-only run of (RV, frame) with O(log n) lookup by RV."""
 
-    __slots__ = ("_frames", "_rvs", "_start", "bytes", "floor", "max_bytes", "max_events")
+    __slots__ = ("_frames", "_rvs", "_start", "_times", "bytes", "floor", "max_bytes", "max_events")
 
     def __init__(self, max_events: int, max_bytes: int, floor: int = 0) -> None:
         self.max_events = max_events
@@ -30,17 +30,19 @@ class Window:
         self.floor = floor
         self._rvs: list[int] = []
         self._frames: list[bytes] = []
+        self._times: list[float] = []  # monotonic arrival time of each frame (window span metric)
         self._start = 0
         self.bytes = 0
 
     def __len__(self) -> int:
         return len(self._rvs) - self._start
 
-    def append(self, rv: int, frame: bytes) -> None:
+    def append(self, rv: int, frame: bytes, at: float = 0.0) -> None:
         if len(self) and rv <= self._rvs[-1]:
             raise ValueError(f"window RV {rv} is not after {self._rvs[-1]}")
         self._rvs.append(rv)
         self._frames.append(frame)
+        self._times.append(at)
         self.bytes += len(frame)
         while len(self) and (len(self) > self.max_events or self.bytes > self.max_bytes):
             self._evict_oldest()
@@ -55,12 +57,14 @@ class Window:
         if self._start > 1024 and self._start * 2 > len(self._rvs):
             del self._rvs[: self._start]
             del self._frames[: self._start]
+            del self._times[: self._start]
             self._start = 0
 
     def barrier(self, head: int) -> None:
         """Forget everything: resumes from any RV <= ``head`` are answered 410 from now on."""
         self._rvs.clear()
         self._frames.clear()
+        self._times.clear()
         self._start = 0
         self.bytes = 0
         self.floor = max(self.floor, head + 1)
@@ -77,6 +81,10 @@ class Window:
         """The frames after ``rv``, oldest first; only meaningful when ``covers(rv)``."""
         i = bisect_right(self._rvs, rv, self._start)
         return self._frames[i:]
+
+    def span_seconds(self, now: float) -> float:
+        """How far back the window reaches: ``now`` minus its oldest arrival (0 when empty)."""
+        return now - self._times[self._start] if len(self) else 0.0
 
     @property
     def oldest_rv(self) -> int | None:

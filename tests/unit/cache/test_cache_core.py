@@ -16,6 +16,7 @@ from discofilter.cache import (
 )
 from discofilter.cache.watcher import EXPIRED, SLOW
 from discofilter.cache.window import Window
+from discofilter.clock import FakeClock
 from discofilter.codec import JSON, PROTOBUF
 from discofilter.model import ADDED, BOOKMARK, DELETED, ERROR, MODIFIED
 
@@ -321,3 +322,18 @@ def test_close_ends_every_watcher_and_limits_are_validated() -> None:
     assert w.done and w.end_reason == "closed"
     with pytest.raises(ValueError):
         CacheLimits(window_events=0)
+
+
+def test_an_unsynced_cache_serves_nothing_and_the_window_span_follows_the_clock() -> None:
+    clock = FakeClock()
+    c = SharedCache(KEY, framer(JSON), None, CacheLimits(window_events=2), clock)
+    with pytest.raises(CacheError):
+        c.watch("0")
+    with pytest.raises(CacheError):
+        c.list()
+    c.relist([], "10")
+    assert c.window_span_seconds == 0.0
+    for rv in (11, 12, 13):
+        c.apply(ADDED, CachedObject("a", f"p{rv}", "u", str(rv), b"{}"))
+        clock.advance(5)
+    assert c.window_events == 2 and c.window_span_seconds == 10.0
