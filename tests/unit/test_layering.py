@@ -1,6 +1,6 @@
 """The import arrows of the package, enforced.
 
-* The pure layers (codec, filter, coalesce, classify, model) import no I/O library.
+* The pure layers (codec, filter, coalesce, cache, istio, classify, model) import no I/O library.
 * Arrows that must not run the wrong way (``WRONG_WAY``): metrics and telemetry know nothing of
   admin; admin reads through its ``AdminState`` protocol and never imports the CLI package
   ``explain`` or the server; the server never imports the emulator, the benchmark harness, the
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[2] / "discofilter"
-PURE = ["codec", "filter", "coalesce", "istio", "classify.py", "model.py", "status.py", "clock.py"]
+PURE = ["codec", "filter", "coalesce", "cache", "istio", "classify.py", "model.py", "status.py", "clock.py"]
 FORBIDDEN = (
     "aiohttp",
     "grpc",
