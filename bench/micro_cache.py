@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from discofilter.cache import CachedObject, CacheKey, CacheLimits, SharedCache, framer_for
 from discofilter.codec import JSON, PROTOBUF, decoder_for
-from discofilter.codec.k8sproto import encode_watch_frame
 from discofilter.filter.enrollment import Enrollment
 from discofilter.filter.selectors import parse_label_selector, selector_set
+from discofilter.sim.k8sproto import encode_watch_frame
 from discofilter.sim.objects import pod
 
 CHUNK = 64 * 1024

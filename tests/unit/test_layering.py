@@ -21,7 +21,17 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[2] / "discofilter"
-PURE = ["codec", "filter", "coalesce", "cache", "istio", "classify.py", "model.py", "status.py", "clock.py"]
+PURE = [
+    "codec",
+    "filter",
+    "coalesce",
+    "cache",
+    "istio",
+    "classify.py",
+    "model.py",
+    "status.py",
+    "clock.py",
+]
 FORBIDDEN = (
     "aiohttp",
     "grpc",

@@ -1,7 +1,7 @@
 """Upstream frames in both wire formats, and the reflector's path from a frame to cache input.
 
 Frames are built by encoders independent of ``discofilter.cache.frames``: orjson in Go's compact
-``{"type","object"}`` form for JSON, and the protobuf runtime (``codec.k8sproto``, upb) for
+``{"type","object"}`` form for JSON, and the protobuf runtime (``sim.k8sproto``, upb) for
 protobuf, so "the cache sends the upstream's bytes" is checked against bytes it did not make.
 """
 
@@ -14,7 +14,7 @@ import orjson
 from discofilter.cache import CachedObject, framer_for
 from discofilter.cache.frames import Framer
 from discofilter.codec import JSON, PROTOBUF, decode_json_event, decode_proto_event
-from discofilter.codec.k8sproto import encode_watch_frame
+from discofilter.sim.k8sproto import encode_watch_frame
 
 FORMATS = (JSON, PROTOBUF)
 

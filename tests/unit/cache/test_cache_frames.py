@@ -8,9 +8,9 @@ from _cache_helpers import FORMATS, decode_frame, framer, pod, to_input, upstrea
 
 from discofilter.cache.frames import JsonFramer
 from discofilter.codec import JSON, PROTOBUF
-from discofilter.codec.k8sproto import decode_object
 from discofilter.errors import CodecError
 from discofilter.model import ADDED, BOOKMARK, DELETED, ERROR, MODIFIED
+from discofilter.sim.k8sproto import decode_object
 from discofilter.status import status_dict
 
 

@@ -54,8 +54,8 @@ from hypothesis import strategies as st
 from discofilter.cache import CachedObject, CacheError, CacheKey, CacheLimits, SharedCache, Watcher
 from discofilter.cache.watcher import EXPIRED
 from discofilter.codec import PROTOBUF
-from discofilter.codec.k8sproto import encode_object
 from discofilter.model import ADDED, BOOKMARK, DELETED, ERROR, MODIFIED
+from discofilter.sim.k8sproto import encode_object
 
 EXAMPLES = int(os.environ.get("CACHE_EXAMPLES", "2000"))
 # Deterministic by default; CACHE_SEED=<n> explores another part of the space (soaks).
