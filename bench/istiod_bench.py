@@ -26,6 +26,8 @@ Policy and reasons (details and numbers: docs/istiod-bench.md):
   as {(hostname, address, port)}, must equal each other's and the API server's truth.
 
 Run: `python bench/istiod_bench.py --out /tmp/istiod-bench [--write-results-md]`.
+At cluster scale (real controllers, kwok, five modes, tiers S/M/L; bench/cluster_bench.py):
+`python bench/istiod_bench.py --tier M [--replicas 3] [--write-results-md]`.
 """
 
 from __future__ import annotations
@@ -900,6 +902,12 @@ def insert_at_top(md: str, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(x == "--tier" or x.startswith("--tier=") for x in args):
+        # Cluster scale (issue 18): real controllers, five modes, tiers S/M/L.
+        import cluster_bench
+
+        return cluster_bench.main(args)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument(
         "--out", default="/tmp/istiod-bench", help="work dir: logs, kubeconfigs, results.json"
