@@ -175,7 +175,7 @@ def start_control_plane(peers: Path, work: Path) -> ControlPlane:
         "--kwok-config",
         str(peers / "kwok-stages.yaml"),
     ]
-    proc = ib.Proc("testcluster", argv, work / "testcluster.log", {})
+    proc = ib.Proc("testcluster", argv, work / "testcluster.log", {}, pipe=True)
     assert proc.popen.stdout is not None
     line = proc.popen.stdout.readline()
     if not line:
@@ -599,6 +599,10 @@ def mode_row(
         "ads_responses": ads,
         "ads_errors": sorted({sc.error for sc in m.sidecars if sc.error}),
         "services": int(total(metrics1[0], "pilot_services")),
+        # Namespaces with services in istiod's registry that are neither enrolled nor always
+        # enrolled: all of them for direct, none through discofilter (its contract 1).
+        "foreign_namespaces": sorted(ib.namespaces_seen(first) - mesh_ns - {"istio-system"})[:10],
+        "foreign_namespaces_count": len(ib.namespaces_seen(first) - mesh_ns - {"istio-system"}),
         "view_equal_truth": all(views.values()),
         "views": views,
         "view_missing": sorted(truth - seen_view)[:10],

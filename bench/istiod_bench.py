@@ -94,14 +94,22 @@ def free_port() -> int:
 class Proc:
     """A child process with its output in a log file; stopped by its own pid."""
 
-    def __init__(self, name: str, argv: list[str], log: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, name: str, argv: list[str], log: Path, env: dict[str, str], *, pipe: bool = False
+    ) -> None:
+        """`pipe`: stdout is a pipe for a ready line (testcluster), else it goes to the log.
+
+        Never a pipe nobody reads: istiod logs to stdout, and once 64 KiB of log filled an
+        unread pipe every istiod goroutine that logged blocked in write(2). Earlier runs of this
+        benchmark did exactly that; see docs/istiod-bench.md, "the stale-view finding".
+        """
         self.name = name
         self.log = log
         self._log: IO[bytes] = log.open("wb")
         self.popen = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            stdout=subprocess.PIPE if pipe else self._log,
             stderr=self._log,
             env={**os.environ, **env},
             cwd=REPO,
@@ -210,7 +218,8 @@ class Cluster:
 
 
 def start_cluster(binary: Path, work: Path) -> Cluster:
-    proc = Proc("testcluster", [str(binary), "--dir", str(work / "tc")], work / "tc.log", {})
+    argv = [str(binary), "--dir", str(work / "tc")]
+    proc = Proc("testcluster", argv, work / "tc.log", {}, pipe=True)
     assert proc.popen.stdout is not None
     line = proc.popen.stdout.readline()  # one JSON line when ready (~5-20 s)
     if not line:
