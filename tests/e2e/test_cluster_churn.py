@@ -188,7 +188,8 @@ def test_helm_install_both_modes(plane: dict[str, Any], mode: str, tmp_path: Pat
     """The real helm installs the chart: the API server accepts every object and the chart's
     kubeVersion constraint passes against the stamped version (no --kube-version override)."""
     helm = require_peer("helm")
-    ns = f"helm-{mode}"
+    # The sidecar mode renders what goes beside istiod, so the chart insists on its namespace.
+    ns = "istio-system" if mode == "sidecar" else f"helm-{mode}"
     args = [
         str(helm),
         "install",
