@@ -680,7 +680,14 @@ def markdown(r: dict[str, Any], command: str) -> str:
         f"{api['watch_events']} watch events, {api['watch_bytes'] / 2**20:.1f} MiB in the churn "
         f"phase; control-plane CPU s: {cpc}. Setup {s['setup_seconds']} s, start-up "
         f"{s['startup_seconds']} s. View = endpointShardz of the enrolled namespaces vs the "
-        f"API server's EndpointSlices ({s['mesh_endpoints_truth']} endpoints).\n\n"
+        f"API server's EndpointSlices ({s['mesh_endpoints_truth']} endpoints)."
+        + (
+            f" results.json and plots (CPU/RSS per mode across tiers, events over time): "
+            f"`{r['artifacts']}/`."
+            if r.get("artifacts")
+            else ""
+        )
+        + "\n\n"
     )
     table = [
         "| mode | istiod CPU s | xdirect | xselectors | istiod peak RSS MB | xdirect "
@@ -828,14 +835,28 @@ def main(argv: list[str]) -> int:
     p.add_argument("--modes", default=",".join(ALL_MODES), help="comma-separated subset")
     p.add_argument("--plot-with", nargs="*", default=[], help="other tiers' results.json to plot")
     p.add_argument("--write-results-md", action="store_true")
+    p.add_argument(
+        "--render",
+        metavar="RESULTS_JSON",
+        help="no run: re-render the table (and RESULTS.md with --write-results-md) from a run",
+    )
     a = p.parse_args(argv)
     tier = Tier.load(a.tier)
     out = Path(a.out or f"/tmp/istiod-bench-{tier.name}")
-    r = bench(tier, out, a.replicas, a.modes.split(","))
-    (out / "results.json").write_text(json.dumps(r, indent=2, sort_keys=True))
+    if a.render:
+        r = json.loads(Path(a.render).read_text())
+        command = r.get("command", "python bench/istiod_bench.py " + " ".join(argv))
+    else:
+        r = bench(tier, out, a.replicas, a.modes.split(","))
+        command = "python bench/istiod_bench.py " + " ".join(argv)
+        r["command"] = command
+        (out / "results.json").write_text(json.dumps(r, indent=2, sort_keys=True))
     others = [json.loads(Path(x).read_text()) for x in a.plot_with]
+    out.mkdir(parents=True, exist_ok=True)
     pngs = plot([*others, r], out)
-    md = markdown(r, "python bench/istiod_bench.py " + " ".join(argv))
+    if out.resolve().is_relative_to(REPO):
+        r["artifacts"] = str(out.resolve().relative_to(REPO))
+    md = markdown(r, command)
     print(md)
     log(f"results: {out / 'results.json'}; plots: {', '.join(map(str, pngs))}")
     if a.write_results_md:
