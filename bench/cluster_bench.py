@@ -261,7 +261,9 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def bench(tier: Tier, work: Path, replicas: int, modes_wanted: list[str]) -> dict[str, Any]:
+def bench(
+    tier: Tier, work: Path, replicas: int, modes_wanted: list[str], profile_seconds: int = 0
+) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     peers = peers_dir()
     pilot = ib.newest_peer("pilot-discovery", REPO / "tests/peers/istiod/build.sh")
@@ -349,12 +351,17 @@ def bench(tier: Tier, work: Path, replicas: int, modes_wanted: list[str]) -> dic
             m.xds0 = m.xds()
         sampler = Sampler(modes)
         sampler.start()
+        profilers = [
+            start_profile(m.istiods[0], work, profile_seconds) for m in modes if profile_seconds
+        ]
         took = churn.run(
             lambda s, k: log(f"churn {s:.0f}s: {k} ops, {churn.counters.writes} writes")
         )
         log(f"churn done in {took:.0f}s; settling {tier.settle_seconds:.0f}s")
         time.sleep(tier.settle_seconds)  # a fixed quiet period, the same for every mode
         sampler.stop()
+        for t in profilers:
+            t.join(profile_seconds + 60)
 
         # ---- readings at the end
         cp_cpu1, api1 = cp.cpu(), cp.metrics()
@@ -409,6 +416,23 @@ def bench(tier: Tier, work: Path, replicas: int, modes_wanted: list[str]) -> dic
                 sc.close()
         for p in reversed(started):
             p.stop()
+
+
+def start_profile(ist: ib.Istiod, work: Path, seconds: int) -> threading.Thread:
+    """istiod's own Go CPU profile (/debug/pprof/profile on --httpAddr) over the churn, saved as
+    DIR/pprof-<mode>.pb.gz (`go tool pprof -top` reads it). The profiler's own cost (~1%) is
+    paid by every profiled mode alike."""
+
+    def fetch() -> None:
+        url = f"{ist.http}/debug/pprof/profile?seconds={seconds}"
+        try:
+            (work / f"pprof-{ist.mode}.pb.gz").write_bytes(ib.http_get(url, seconds + 60))
+        except (urllib.error.URLError, OSError) as e:
+            log(f"profile of {ist.mode} failed: {e}")
+
+    t = threading.Thread(target=fetch, name=f"pprof-{ist.mode}", daemon=True)
+    t.start()
+    return t
 
 
 def wait_pods(churn: WorkloadChurn, tier: Tier) -> None:
@@ -812,8 +836,10 @@ def insert_section(md: str, path: Path, tier: str) -> None:
     if i >= 0:
         j = section.find("\n### ", i + len(sub))
         section = section[:i] + md + (section[j + 1 :] if j >= 0 else "")
-    else:
-        section = section.rstrip("\n") + "\n\n" + md
+    else:  # newest tier first (the headline, M, is written last)
+        first = section.find("\n### ")
+        at = first + 1 if first >= 0 else len(section)
+        section = section[:at].rstrip("\n") + "\n\n" + md + section[at:]
     path.write_text(rest_before + section + rest_after)
 
 
@@ -834,6 +860,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("--replicas", type=int, default=1, help="3: add discofilter-x3 (3 istiods)")
     p.add_argument("--modes", default=",".join(ALL_MODES), help="comma-separated subset")
     p.add_argument("--plot-with", nargs="*", default=[], help="other tiers' results.json to plot")
+    p.add_argument(
+        "--profile-seconds",
+        type=int,
+        default=0,
+        help="take each mode's first istiod's Go CPU profile this long from the churn start",
+    )
     p.add_argument("--write-results-md", action="store_true")
     p.add_argument(
         "--render",
@@ -847,7 +879,7 @@ def main(argv: list[str]) -> int:
         r = json.loads(Path(a.render).read_text())
         command = r.get("command", "python bench/istiod_bench.py " + " ".join(argv))
     else:
-        r = bench(tier, out, a.replicas, a.modes.split(","))
+        r = bench(tier, out, a.replicas, a.modes.split(","), a.profile_seconds)
         command = "python bench/istiod_bench.py " + " ".join(argv)
         r["command"] = command
         (out / "results.json").write_text(json.dumps(r, indent=2, sort_keys=True))

@@ -128,4 +128,5 @@ def test_results_section_splice(tmp_path: Path) -> None:
     text = path.read_text()
     assert text.startswith(cb.RESULTS_TITLE)
     assert "S2" in text and "S1" not in text and "M1" in text
-    assert text.index("M1") < text.index("## other") and text.endswith("keep me\n")
+    assert text.index("M1") < text.index("S2") < text.index("## other")  # newest tier first
+    assert text.endswith("keep me\n")
