@@ -26,6 +26,7 @@ Policy and reasons:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -36,6 +37,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,9 @@ SAMPLE_SECONDS = 5.0
 POD_READY_SECONDS_PER_1K = 90.0
 """Start-up budget for the controllers to run the tier's pods: ~20-40 s per 1k pods measured on
 the shared 2-core box; the factor leaves room for load."""
+ROLLOUT_TIMEOUT = 600.0
+"""Seconds for the controllers to finish the rollouts after the driver's last write (seconds to
+a minute under load; the CPU window must contain the work they cause, for every mode alike)."""
 RESULTS_TITLE = "## istiod at cluster scale: real controllers, five modes, total cost"
 
 
@@ -316,12 +321,12 @@ def bench(
                 modes.append(Mode(name, ists, proxy, admin))
             started.extend(i.proc for m in modes[-1:] for i in m.istiods)
         log(f"istiods started: {', '.join(m.name for m in modes)}")
-        truth = endpoint_truth(churn, mesh_ns)
         for m in modes:
             for ist in m.istiods:
                 ib.wait_until(f"{ist.mode} /ready", ib.answers(ist.http + "/ready"), 600, ist.proc)
         all_ists = [i for m in modes for i in m.istiods]
-        ib_converge(all_ists, truth, mesh_ns, timeout=600, strict=True)
+        read_truth = functools.partial(endpoint_truth, churn, mesh_ns)
+        _, truth = ib_converge(all_ists, read_truth, mesh_ns, timeout=600, strict=True)
         log(f"all istiods have the full view ({len(truth)} mesh endpoints)")
         nodes = sidecar_nodes(churn, mesh_ns, tier.sidecars)
         for m in modes:
@@ -358,6 +363,8 @@ def bench(
             lambda s, k: log(f"churn {s:.0f}s: {k} ops, {churn.counters.writes} writes")
         )
         log(f"churn done in {took:.0f}s; settling {tier.settle_seconds:.0f}s")
+        rolled = wait_rolled_out(churn, ROLLOUT_TIMEOUT)
+        log(f"controllers done {rolled:.0f}s after the last write; settling")
         time.sleep(tier.settle_seconds)  # a fixed quiet period, the same for every mode
         sampler.stop()
         for t in profilers:
@@ -374,8 +381,9 @@ def bench(
                 m.xds(),
             )
         t_end = time.monotonic()
-        truth = endpoint_truth(churn, mesh_ns)
-        equal = ib_converge(all_ists, truth, mesh_ns, timeout=ib.CONVERGE_TIMEOUT, strict=False)
+        equal, truth = ib_converge(
+            all_ists, read_truth, mesh_ns, timeout=ib.CONVERGE_TIMEOUT, strict=False
+        )
         converge_s = time.monotonic() - t_end
         log("views: " + ", ".join(f"{k}={'ok' if v else 'STALE'}" for k, v in equal.items()))
 
@@ -399,6 +407,7 @@ def bench(
                 "setup_seconds": round(setup_s, 1),
                 "startup_seconds": round(startup_s, 1),
                 "converge_seconds": round(converge_s, 1),
+                "rollouts_done_seconds_after_last_write": round(rolled, 1),
                 "mesh_endpoints_truth": len(truth),
             },
             "apiserver": apiserver_delta(api0, api1),
@@ -433,6 +442,13 @@ def start_profile(ist: ib.Istiod, work: Path, seconds: int) -> threading.Thread:
     t = threading.Thread(target=fetch, name=f"pprof-{ist.mode}", daemon=True)
     t.start()
     return t
+
+
+def wait_rolled_out(churn: WorkloadChurn, timeout: float) -> float:
+    """Seconds until every Deployment's rollout finished (the controllers' last writes)."""
+    start = time.monotonic()
+    ib.wait_until("Deployments rolled out", churn.rolled_out, timeout, None)
+    return time.monotonic() - start
 
 
 def wait_pods(churn: WorkloadChurn, tier: Tier) -> None:
@@ -473,18 +489,28 @@ def endpoint_truth(churn: WorkloadChurn, mesh_ns: set[str]) -> set[ib.Endpoint]:
 
 def ib_converge(
     ists: list[ib.Istiod],
-    truth: set[ib.Endpoint],
+    read_truth: Callable[[], set[ib.Endpoint]],
     mesh_ns: set[str],
     *,
     timeout: float,
     strict: bool,
-) -> dict[str, bool]:
+) -> tuple[dict[str, bool], set[ib.Endpoint]]:
+    """Poll until every view equals the truth, re-reading the truth each round: with real
+    controllers "the last write" is not the driver's (a rollout or a garbage-collected slice can
+    still be in flight), so a truth read once could be the stale one. Returns who matched and
+    the last truth read."""
     state: dict[str, bool] = {}
+    truth: set[ib.Endpoint] = set()
 
     def all_equal() -> bool:
+        nonlocal truth
+        fresh = read_truth()
+        if fresh != truth:
+            state.clear()  # the target moved: every view must be compared again
+            truth = fresh
         for ist in ists:
             if state.get(ist.mode):
-                continue  # a settled view stays equal (no writes now): skip the big GET
+                continue  # equal to this same truth already: skip the big GET
             try:
                 state[ist.mode] = ib.view(ist, mesh_ns) == truth
             except (urllib.error.URLError, OSError, ValueError):
@@ -497,7 +523,7 @@ def ib_converge(
         if strict:
             diffs = {i.mode: sorted(ib.view(i, mesh_ns) ^ truth)[:5] for i in ists}
             raise TimeoutError(f"views differ from truth: {diffs}") from None
-    return state
+    return state, truth
 
 
 def sidecar_nodes(churn: WorkloadChurn, mesh_ns: set[str], n: int) -> list[str]:

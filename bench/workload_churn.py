@@ -257,6 +257,18 @@ class WorkloadChurn:
                 ready += int((d.get("status") or {}).get("readyReplicas") or 0)
         return ready, sum(self.replicas.values())
 
+    def rolled_out(self) -> bool:
+        """Every Deployment at its generation with all replicas updated, ready and no extras."""
+        for page in self._pages(self.apps.list_deployment_for_all_namespaces):
+            for d in page["items"]:
+                st, want = d.get("status") or {}, d["spec"].get("replicas", 1)
+                if st.get("observedGeneration", 0) < d["metadata"]["generation"]:
+                    return False
+                counts = (st.get("updatedReplicas"), st.get("readyReplicas"), st.get("replicas"))
+                if any(int(c or 0) != want for c in counts):
+                    return False
+        return True
+
     def _pages(self, lister: Callable[..., Any], **kw: Any) -> Iterator[dict[str, Any]]:
         import json
 
@@ -330,12 +342,3 @@ class WorkloadChurn:
                 progress(now - start, k + 1)
                 last_report = now
         return time.monotonic() - start
-
-    def restore_replicas(self) -> None:
-        """Scale every Deployment back to the base, so the settled state is the tier's size."""
-        for (ns, app), cur in list(self.replicas.items()):
-            if app.startswith("app-") and cur != self.tier.replicas:
-                self.apps.patch_namespaced_deployment_scale(
-                    app, ns, {"spec": {"replicas": self.tier.replicas}}
-                )
-                self.replicas[(ns, app)] = self.tier.replicas
