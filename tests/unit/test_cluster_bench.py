@@ -13,6 +13,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
 
 import cluster_bench as cb  # noqa: E402
+import cluster_report as cr  # noqa: E402
 from workload_churn import Tier, WorkloadChurn  # noqa: E402
 
 
@@ -122,11 +123,11 @@ def test_ratios_per_replica_set() -> None:
 def test_results_section_splice(tmp_path: Path) -> None:
     path = tmp_path / "RESULTS.md"
     path.write_text("## other\n\nkeep me\n")
-    cb.insert_section("### Tier cluster-s (2000 pods)\n\nS1\n\n", path, "cluster-s")
-    cb.insert_section("### Tier cluster-m (10700 pods)\n\nM1\n\n", path, "cluster-m")
-    cb.insert_section("### Tier cluster-s (2000 pods)\n\nS2\n\n", path, "cluster-s")
+    cr.insert_section("### Tier cluster-s (2000 pods)\n\nS1\n\n", path, "cluster-s")
+    cr.insert_section("### Tier cluster-m (10700 pods)\n\nM1\n\n", path, "cluster-m")
+    cr.insert_section("### Tier cluster-s (2000 pods)\n\nS2\n\n", path, "cluster-s")
     text = path.read_text()
-    assert text.startswith(cb.RESULTS_TITLE)
+    assert text.startswith(cr.RESULTS_TITLE)
     assert "S2" in text and "S1" not in text and "M1" in text
     assert text.index("M1") < text.index("S2") < text.index("## other")  # newest tier first
     assert text.endswith("keep me\n")
