@@ -26,6 +26,8 @@ Policy and reasons (details and numbers: docs/istiod-bench.md):
   as {(hostname, address, port)}, must equal each other's and the API server's truth.
 
 Run: `python bench/istiod_bench.py --out /tmp/istiod-bench [--write-results-md]`.
+At cluster scale (real controllers, kwok, five modes, tiers S/M/L; bench/cluster_bench.py):
+`python bench/istiod_bench.py --tier M [--replicas 3] [--write-results-md]`.
 """
 
 from __future__ import annotations
@@ -92,14 +94,22 @@ def free_port() -> int:
 class Proc:
     """A child process with its output in a log file; stopped by its own pid."""
 
-    def __init__(self, name: str, argv: list[str], log: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, name: str, argv: list[str], log: Path, env: dict[str, str], *, pipe: bool = False
+    ) -> None:
+        """`pipe`: stdout is a pipe for a ready line (testcluster), else it goes to the log.
+
+        Never a pipe nobody reads: istiod logs to stdout, and once 64 KiB of log filled an
+        unread pipe every istiod goroutine that logged blocked in write(2). Earlier runs of this
+        benchmark did exactly that; see docs/istiod-bench.md, "the stale-view finding".
+        """
         self.name = name
         self.log = log
         self._log: IO[bytes] = log.open("wb")
         self.popen = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            stdout=subprocess.PIPE if pipe else self._log,
             stderr=self._log,
             env={**os.environ, **env},
             cwd=REPO,
@@ -208,7 +218,8 @@ class Cluster:
 
 
 def start_cluster(binary: Path, work: Path) -> Cluster:
-    proc = Proc("testcluster", [str(binary), "--dir", str(work / "tc")], work / "tc.log", {})
+    argv = [str(binary), "--dir", str(work / "tc")]
+    proc = Proc("testcluster", argv, work / "tc.log", {}, pipe=True)
     assert proc.popen.stdout is not None
     line = proc.popen.stdout.readline()  # one JSON line when ready (~5-20 s)
     if not line:
@@ -900,6 +911,12 @@ def insert_at_top(md: str, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(x == "--tier" or x.startswith("--tier=") for x in args):
+        # Cluster scale (issue 18): real controllers, five modes, tiers S/M/L.
+        import cluster_bench
+
+        return cluster_bench.main(args)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument(
         "--out", default="/tmp/istiod-bench", help="work dir: logs, kubeconfigs, results.json"

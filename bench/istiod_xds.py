@@ -23,6 +23,7 @@ import grpc
 ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
 CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 EDS = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+MAX_MESSAGE = 512 * 2**20
 
 
 def _varint(n: int) -> bytes:
@@ -123,7 +124,11 @@ class Sidecar:
         self.bytes: dict[str, int] = {CDS: 0, EDS: 0}
         self.clusters: list[str] = []
         self._out: queue.Queue[bytes | None] = queue.Queue()
-        self._channel = grpc.insecure_channel(grpc_addr)
+        # gRPC's default 4 MiB receive cap is below one CDS response of a few thousand services
+        # (the direct istiod at tier M/L sends every Service's clusters); Envoy has no such cap.
+        self._channel = grpc.insecure_channel(
+            grpc_addr, options=[("grpc.max_receive_message_length", MAX_MESSAGE)]
+        )
         call = self._channel.stream_stream(
             ADS, request_serializer=lambda b: b, response_deserializer=lambda b: b
         )

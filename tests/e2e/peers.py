@@ -6,7 +6,7 @@ script for that directory (`--print-dir`, which needs only `go version`) and rep
 loud reason when something is absent, so a skipped e2e test says exactly what to run.
 
 An environment variable overrides each binary: DISCOFILTER_TESTCLUSTER, DISCOFILTER_INFORMER,
-DISCOFILTER_HELM (for the chart tests).
+DISCOFILTER_HELM (for the chart tests), DISCOFILTER_KWOK (its stages file is looked up beside it).
 """
 
 from __future__ import annotations
@@ -17,8 +17,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-PEERS = ("testcluster", "informer", "helm")
+PEERS = ("testcluster", "informer", "helm", "kwok")
 """Binaries that tests/peers/build.sh produces (istiod: tests/peers/istiod/build.sh)."""
+
+KWOK_STAGES = "kwok-stages.yaml"
+"""kwok's node and pod Stage documents, copied from its module into the same cache directory."""
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "tests" / "peers" / "build.sh"
@@ -75,3 +78,12 @@ def _find(name: str) -> tuple[Path | None, str]:
             f"run `{BUILD_SCRIPT.relative_to(REPO)}` (expected {path})"
         )
     return path, ""
+
+
+def kwok_stages() -> Path | None:
+    """The Stage documents beside the kwok binary, or None when kwok is missing."""
+    binary = peer_binary("kwok")
+    if binary is None:
+        return None
+    path = binary.parent / KWOK_STAGES
+    return path if path.exists() else None

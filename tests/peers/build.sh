@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds discofilter's real test peers and caches them OUTSIDE the repository:
-#   ${DISCOFILTER_PEERS_CACHE:-$HOME/.cache/discofilter-peers}/<key>/{testcluster,informer,helm}
+#   ${DISCOFILTER_PEERS_CACHE:-$HOME/.cache/discofilter-peers}/<key>/{testcluster,informer,helm,
+#                                                                    kwok,kwok-stages.yaml}
 # <key> hashes this script (helm's version) + go.mod + go.sum + our Go sources + `go version`, so a
 # version bump rebuilds and an unchanged tree is a no-op (prints the directory, exits 0).
 # Go's module and build caches stay in their defaults (~/go/pkg/mod, ~/.cache/go-build).
@@ -13,6 +14,9 @@ here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
 
 HELM_VERSION="v3.22.0"
+KWOK_VERSION="v0.8.0"
+# The Kubernetes version testcluster embeds, read from go.mod so the stamp cannot drift from it.
+KUBE_VERSION="$(sed -n 's/^[[:space:]]*k8s\.io\/kubernetes \(v[0-9.]*\)$/\1/p' go.mod | head -n1)"
 export GOFLAGS="${GOFLAGS:-} -trimpath -p=2"
 export CGO_ENABLED=0
 
@@ -42,8 +46,34 @@ fi
 mkdir -p "$out.tmp"
 start=$(date +%s)
 echo "building testcluster + informer into $out"
-go build -ldflags='-s -w' -o "$out.tmp/" ./cmd/testcluster ./cmd/informer
+# Version stamp, as Kubernetes' own build sets it (hack/lib/version.sh): without it the API server
+# reports v0.0.0-master+$Format:%H$ and `helm install` fails a chart's kubeVersion constraint.
+# buildDate stays fixed so the binaries are reproducible.
+major="${KUBE_VERSION#v}"; major="${major%%.*}"
+minor="${KUBE_VERSION#v*.}"; minor="${minor%%.*}"
+stamp=""
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  stamp+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+  stamp+=" -X $pkg.gitTreeState=clean"
+done
+go build -ldflags="-s -w$stamp" -o "$out.tmp/" ./cmd/testcluster ./cmd/informer
 echo "  done in $(( $(date +%s) - start ))s"
+
+kstart=$(date +%s)
+echo "building kwok $KWOK_VERSION"
+# kwok (fake nodes) from its own go.mod, like helm. It refuses to start without Stage documents;
+# the ones it ships (kustomize/stage/{node,pod}/fast, what `kwokctl` uses) are copied from the
+# module cache into the peers cache, never into this repository.
+GOBIN="$out.tmp" go install \
+  -ldflags="-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}" \
+  "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+kwokdir="$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" \
+  | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+for f in node/fast/node-initialize pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
+  echo "---"
+  cat "$kwokdir/kustomize/stage/$f.yaml"
+done > "$out.tmp/kwok-stages.yaml"
+echo "  done in $(( $(date +%s) - kstart ))s"
 
 hstart=$(date +%s)
 echo "building helm $HELM_VERSION"

@@ -2,11 +2,15 @@
 // e2e tests: an embedded etcd plus kube-apiserver v1.37, both on loopback, and nothing else.
 //
 // Policy and reasons:
-//   - No controllers. kube-controller-manager and the scheduler are not started: the tests create
-//     EndpointSlices directly and only need objects and watch streams. Consequences a test must
-//     know: pods stay Pending, no default ServiceAccount is created (so the ServiceAccount
-//     admission plugin is disabled, else every pod create fails), and a deleted namespace stays
-//     Terminating forever because the namespace controller never finalizes it.
+//   - No controllers by default. kube-controller-manager and the scheduler are not started: most
+//     tests create EndpointSlices directly and only need objects and watch streams. Consequences a
+//     test must know: pods stay Pending, no default ServiceAccount is created (so the
+//     ServiceAccount admission plugin is disabled, else every pod create fails), and a deleted
+//     namespace stays Terminating forever because the namespace controller never finalizes it.
+//   - --controllers adds kube-controller-manager and kube-scheduler (this same binary, see
+//     controllers.go) and, with --kwok, kwok managing fake nodes: then pods are scheduled and
+//     become Running with IPs, Jobs complete, the EndpointSlice controller writes the slices and
+//     namespaces are finalized. The ready line then carries their pids ("controllers").
 //   - Authorization is RBAC, not AlwaysAllow, so the proxy's "forward the caller's credentials"
 //     rule is observable: the admin token is in system:masters, the "istiod-like" token may only
 //     get/list/watch (bound to a ClusterRole created at start-up), and an unknown token gets 401.
@@ -44,6 +48,13 @@ import (
 // 2-core machine; a minute leaves room for a loaded CI box without hanging a test session.
 const readyTimeout = 60 * time.Second
 
+// Control-plane flags (globals: they only pass from flag parsing to run).
+var (
+	withControllers     bool
+	kwokBin, kwokConfig string
+	podCIDR             string
+)
+
 // ready is the one JSON line printed on stdout when the cluster serves.
 type ready struct {
 	URL              string `json:"url"`
@@ -54,13 +65,26 @@ type ready struct {
 	IstiodKubeconfig string `json:"istiod_kubeconfig"`
 	Dir              string `json:"dir"`
 	Etcd             string `json:"etcd"`
+	// Controllers maps component name to pid; absent without --controllers.
+	Controllers map[string]int `json:"controllers,omitempty"`
 }
 
 func main() {
+	if multiCall() {
+		return
+	}
 	dir := flag.String("dir", "", "state directory (certs, tokens, kubeconfigs, etcd data); default: a temporary directory removed on exit")
 	verbosity := flag.Int("v", 0, "kube-apiserver log verbosity")
 	extra := flag.String("apiserver-args", "", "extra kube-apiserver flags, space separated (e.g. --feature-gates=WatchList=false)")
+	flag.BoolVar(&withControllers, "controllers", false, "also run kube-controller-manager and kube-scheduler (same version) as child processes")
+	flag.StringVar(&kwokBin, "kwok", "", "with --controllers: path of a kwok binary to run for fake nodes (annotation kwok.x-k8s.io/node=fake)")
+	flag.StringVar(&kwokConfig, "kwok-config", "", "with --kwok: kwok --config file holding the node and pod Stage documents")
+	flag.StringVar(&podCIDR, "pod-cidr", "10.240.0.0/12", "with --kwok: pod IP range kwok allocates from (kwok's default /24 holds only 254 pods)")
 	flag.Parse()
+	if kwokBin != "" && (!withControllers || kwokConfig == "") {
+		fmt.Fprintln(os.Stderr, "testcluster: --kwok needs --controllers and --kwok-config")
+		os.Exit(2)
+	}
 	if err := run(*dir, *verbosity, *extra); err != nil {
 		fmt.Fprintf(os.Stderr, "testcluster: %v\n", err)
 		os.Exit(1)
@@ -126,6 +150,14 @@ func run(dir string, verbosity int, extra string) error {
 	if err := writeKubeconfig(r.IstiodKubeconfig, url, creds.caFile, istiodUser, creds.istiodToken); err != nil {
 		return err
 	}
+	if withControllers {
+		plane, err := startControlPlane(dir, r.Kubeconfig, creds, verbosity, kwokBin, kwokConfig, podCIDR)
+		if err != nil {
+			return fmt.Errorf("control plane: %w", err)
+		}
+		defer plane.stop() // before etcd closes (defers run last-in first-out)
+		r.Controllers = plane.pids()
+	}
 	line, _ := json.Marshal(r)
 	fmt.Println(string(line))
 	go serveCommands(etcd)
@@ -178,12 +210,22 @@ func apiserverArgs(dir string, c *credentials, etcdURL string, port, verbosity i
 		// A cluster IP range is required even though no service proxy runs; nothing is routed.
 		"--service-cluster-ip-range=10.96.0.0/16",
 		// No controller creates the "default" ServiceAccount, so this plugin would reject pods.
-		"--disable-admission-plugins=ServiceAccount",
+		// With --controllers, TaintNodesByCondition goes too: it taints every new node
+		// not-ready:NoSchedule and only the node-lifecycle controller lifts it, which we do not
+		// run (controllers.go says why), so nothing would ever be scheduled on kwok's nodes.
+		"--disable-admission-plugins=" + disabledAdmission(),
 		"--cert-dir=" + filepath.Join(dir, "certs"),
 		"--profiling=false",
 		fmt.Sprintf("--v=%d", verbosity),
 	}
 	return append(args, strings.Fields(extra)...)
+}
+
+func disabledAdmission() string {
+	if withControllers {
+		return "ServiceAccount,TaintNodesByCondition"
+	}
+	return "ServiceAccount"
 }
 
 func freePort() (int, error) {
