@@ -32,6 +32,28 @@ def _http_probe(path: str, port: int, *, period: int, timeout: int, failures: in
     }
 
 
+def _named(field: str, table: dict[str, str]) -> list[Obj]:
+    """A Kubernetes list of named entries (env, volumeMounts) from a name → value table."""
+    return [{"name": name, field: value} for name, value in table.items()]
+
+
+_ISTIO_ENV = {
+    "PILOT_CERT_PROVIDER": "istiod",
+    "CA_ADDR": "istiod.istio-system.svc:15012",
+    "ISTIO_META_CLUSTER_ID": "Kubernetes",
+    "ISTIO_META_MESH_ID": "cluster.local",
+    "TRUST_DOMAIN": "cluster.local",
+}
+_ISTIO_MOUNTS = {
+    "workload-socket": "/var/run/secrets/workload-spiffe-uds",
+    "istiod-ca-cert": "/var/run/secrets/istio",
+    "istio-data": "/var/lib/istio/data",
+    "istio-envoy": "/etc/istio/proxy",
+    "istio-token": "/var/run/secrets/tokens",
+    "istio-podinfo": "/etc/istio/pod",
+}
+
+
 def _istio_resources() -> Obj:
     """Istio injects the same resources into its sidecar and its init container (a fresh
     mapping each call: callers mutate the pods they build)."""
@@ -85,23 +107,10 @@ def istio_proxy() -> Obj:
             "--log_output_level=default:info",
         ],
         "ports": [{"name": "http-envoy-prom", "containerPort": 15090, "protocol": "TCP"}],
-        "env": [
-            {"name": "PILOT_CERT_PROVIDER", "value": "istiod"},
-            {"name": "CA_ADDR", "value": "istiod.istio-system.svc:15012"},
-            {"name": "ISTIO_META_CLUSTER_ID", "value": "Kubernetes"},
-            {"name": "ISTIO_META_MESH_ID", "value": "cluster.local"},
-            {"name": "TRUST_DOMAIN", "value": "cluster.local"},
-        ],
+        "env": _named("value", _ISTIO_ENV),
         "resources": _istio_resources(),
         "readinessProbe": _http_probe("/healthz/ready", 15021, period=15, timeout=3, failures=4),
-        "volumeMounts": [
-            {"name": "workload-socket", "mountPath": "/var/run/secrets/workload-spiffe-uds"},
-            {"name": "istiod-ca-cert", "mountPath": "/var/run/secrets/istio"},
-            {"name": "istio-data", "mountPath": "/var/lib/istio/data"},
-            {"name": "istio-envoy", "mountPath": "/etc/istio/proxy"},
-            {"name": "istio-token", "mountPath": "/var/run/secrets/tokens"},
-            {"name": "istio-podinfo", "mountPath": "/etc/istio/pod"},
-        ],
+        "volumeMounts": _named("mountPath", _ISTIO_MOUNTS),
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},
