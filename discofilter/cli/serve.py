@@ -24,7 +24,7 @@ from discofilter.config import (
     with_overrides,
 )
 from discofilter.errors import ConfigError, UpstreamError
-from discofilter.server.supervise import ReloadSource, run_worker, run_workers
+from discofilter.server.supervise import ReloadSource, WorkerSettings, run_worker, run_workers
 from discofilter.upstream.resolve import resolve_target
 
 
@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     reload = ReloadSource(partial(effective_config, args), args.config, args.config_poll_seconds)
     if config.server.workers == 1:
         try:
-            run_worker(config, False, admin, admin_grpc, reload, startup)
+            run_worker(WorkerSettings(config, False, admin, admin_grpc, reload, startup))
         except (UpstreamError, ConfigError) as e:  # ConfigError: an admin address in use
             print(f"discofilter serve: {e}", file=sys.stderr)
             return 1
