@@ -41,6 +41,7 @@ from discofilter.codec import DEFAULT_MAX_FRAME_BYTES, JsonWatchDecoder
 from discofilter.errors import CodecError
 from discofilter.model import rv_int
 from discofilter.upstream.queries import watch_query
+from discofilter.upstream.reflector import list_and_watch
 
 log = logging.getLogger(__name__)
 
@@ -181,22 +182,25 @@ class Watcher:
 
     async def run(self) -> None:
         """LIST then WATCH forever; relist on 410; retry after errors. Cancel to stop."""
-        need_list = True
-        while True:
-            try:
-                if need_list:
-                    await self.list_once()
-                    need_list = False
-                await self.watch_once()
-            except Expired:
-                self.counters.relists_410 += 1
-                need_list = True
-            except (aiohttp.ClientError, OSError, ValueError, CodecError) as e:
-                # ValueError and CodecError cover a truncated JSON line from a connection cut
-                # mid-frame, or one over max_frame_bytes.
-                self.counters.http_errors += 1
-                log.debug("watcher %s: %s; retrying", self.name, e)
-                await self.clock.sleep(self.retry_delay_s)
+        await list_and_watch(
+            self.list_once,
+            self.watch_once,
+            expired=Expired,
+            # ValueError and CodecError cover a truncated JSON line from a connection cut
+            # mid-frame, or one over max_frame_bytes.
+            retryable=(aiohttp.ClientError, OSError, ValueError, CodecError),
+            on_error=self._failed,
+            sleep=self.clock.sleep,
+            delay=lambda _failures: self.retry_delay_s,
+            on_expired=self._expired,
+        )
+
+    def _expired(self) -> None:
+        self.counters.relists_410 += 1
+
+    def _failed(self, e: Exception) -> None:
+        self.counters.http_errors += 1
+        log.debug("watcher %s: %s; retrying", self.name, e)
 
     # --- one LIST --------------------------------------------------------------------------
 

@@ -7,7 +7,9 @@ reads as policy (what to answer) rather than field copying.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from discofilter._generated.discofilter.v1 import admin_pb2 as pb
@@ -32,6 +34,8 @@ ACTION_TO_PB: dict[str, int] = {
 }
 PB_TO_ACTION: dict[int, str] = {v: k for k, v in ACTION_TO_PB.items()}
 
+M = TypeVar("M", bound=Message)
+
 
 def timestamp(seconds: float) -> Timestamp:
     ts = Timestamp()
@@ -49,32 +53,19 @@ def namespace_status(ns: NamespaceView, churn: Mapping[str, float]) -> pb.Namesp
     )
 
 
+def _copied(message: type[M], source: object, **converted: Any) -> M:
+    """A message whose fields are the same-named attributes of ``source``, except those
+    ``converted`` gives. A field added to the .proto without a source attribute fails here."""
+    fields = {f.name: getattr(source, f.name) for f in message.DESCRIPTOR.fields}
+    return message(**(fields | converted))
+
+
 def stream_status(s: StreamView) -> pb.StreamStatus:
-    return pb.StreamStatus(
-        id=s.id,
-        user_agent=s.user_agent,
-        remote=s.remote,
-        resource=s.resource,
-        verb=s.verb,
-        content_type=s.content_type,
-        opened_at=timestamp(s.opened_at),
-        events_in=s.events_in,
-        events_out=s.events_out,
-    )
+    return _copied(pb.StreamStatus, s, opened_at=timestamp(s.opened_at))
 
 
 def kind_counters(c: KindCounters) -> pb.KindCounters:
-    return pb.KindCounters(
-        kind=c.kind,
-        events_in=c.events_in,
-        events_out=c.events_out,
-        events_coalesced=c.events_coalesced,
-        events_suppressed=c.events_suppressed,
-        bytes_in=c.bytes_in,
-        bytes_out=c.bytes_out,
-        upstream_reconnects=c.upstream_reconnects,
-        slow_client_closures=c.slow_client_closures,
-    )
+    return _copied(pb.KindCounters, c)
 
 
 def status_message(state: AdminState, all_namespaces: bool) -> pb.StatusResponse:

@@ -24,7 +24,7 @@ from discofilter.config import (
     with_overrides,
 )
 from discofilter.errors import ConfigError, UpstreamError
-from discofilter.server.supervise import ReloadSource, run_worker, run_workers
+from discofilter.server.supervise import ReloadSource, WorkerSettings, run_worker, run_workers
 from discofilter.upstream.resolve import resolve_target
 
 
@@ -50,19 +50,24 @@ def register(sub: Any) -> None:
     p.add_argument("--context", help="kubeconfig context (default: current-context)")
     p.add_argument("--ca-file", help="CA bundle to verify the upstream")
     p.add_argument("--token-file", help="bearer token file for the proxy's own identity")
-    p.add_argument(
-        "--insecure-skip-tls-verify", action="store_true", default=None,
+    _switch(
+        p,
+        "--insecure-skip-tls-verify",
         help="do not verify the upstream's certificate (never in production)",
-    )  # fmt: skip
-    p.add_argument(
-        "--selector", action="append", default=None, metavar="SELECTOR",
+    )
+    _repeatable(
+        p,
+        "--selector",
+        "SELECTOR",
         help="namespace label selector, kubectl syntax; repeatable, each one an OR term "
         "(replaces the file's discoverySelectors)",
-    )  # fmt: skip
-    p.add_argument(
-        "--always-enrolled", action="append", default=None, metavar="NAMESPACE",
+    )
+    _repeatable(
+        p,
+        "--always-enrolled",
+        "NAMESPACE",
         help="namespace enrolled whatever its labels (repeatable; default istio-system)",
-    )  # fmt: skip
+    )
     p.add_argument(
         "--mesh-config-from", metavar="configmap:NAMESPACE/NAME",
         help="read discoverySelectors live from istiod's mesh ConfigMap, e.g. "
@@ -73,26 +78,22 @@ def register(sub: Any) -> None:
         help="do not enroll the namespaces of ztunnel, gateways and istiod by default "
         "(config safetyList; docs/istio.md)",
     )  # fmt: skip
-    p.add_argument(
-        "--exempt-resource", action="append", default=None, metavar="RESOURCE[.GROUP]",
-        help="never filter this resource (repeatable)",
-    )  # fmt: skip
+    _repeatable(
+        p, "--exempt-resource", "RESOURCE[.GROUP]", help="never filter this resource (repeatable)"
+    )
     p.add_argument("--tls-cert-file", help="serve TLS with this PEM certificate")
     p.add_argument("--tls-key-file", help="private key of --tls-cert-file")
-    p.add_argument(
-        "--self-signed-tls", action="store_true", default=None,
-        help="serve TLS with a certificate generated at start",
-    )  # fmt: skip
+    _switch(p, "--self-signed-tls", help="serve TLS with a certificate generated at start")
     p.add_argument("--self-signed-ca-out", help="write the generated certificate here (PEM)")
-    p.add_argument(
-        "--sidecar", action="store_true", default=None,
-        help="loopback only: requests without credentials use the proxy's identity",
-    )  # fmt: skip
+    _switch(
+        p, "--sidecar", help="loopback only: requests without credentials use the proxy's identity"
+    )
     p.add_argument("--workers", type=int, help="worker processes sharing the port (SO_REUSEPORT)")
-    p.add_argument(
-        "--prune-managed-fields", action="store_true", default=None,
+    _switch(
+        p,
+        "--prune-managed-fields",
         help="strip metadata.managedFields from forwarded JSON watch events",
-    )  # fmt: skip
+    )
     p.add_argument(
         "--admin-listen", metavar="HOST:PORT",
         help="admin HTTP (/metrics, /healthz, /readyz, /debug/enrollment); default "
@@ -104,6 +105,16 @@ def register(sub: Any) -> None:
         "(config admin.grpcListen); worker 0 only",
     )  # fmt: skip
     p.set_defaults(func=run)
+
+
+# Flags default to None, not False or []: None means "not given", so the config file's value
+# stands (effective_config overrides only what the command line set).
+def _switch(p: argparse.ArgumentParser, flag: str, *, help: str) -> None:
+    p.add_argument(flag, action="store_true", default=None, help=help)
+
+
+def _repeatable(p: argparse.ArgumentParser, flag: str, metavar: str, *, help: str) -> None:
+    p.add_argument(flag, action="append", default=None, metavar=metavar, help=help)
 
 
 def effective_config(args: argparse.Namespace) -> Config:
@@ -165,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
     reload = ReloadSource(partial(effective_config, args), args.config, args.config_poll_seconds)
     if config.server.workers == 1:
         try:
-            run_worker(config, False, admin, admin_grpc, reload, startup)
+            run_worker(WorkerSettings(config, False, admin, admin_grpc, reload, startup))
         except (UpstreamError, ConfigError) as e:  # ConfigError: an admin address in use
             print(f"discofilter serve: {e}", file=sys.stderr)
             return 1

@@ -15,6 +15,7 @@ of the enclosing messages recomputed; every other byte is kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -79,48 +80,43 @@ def prune_object_span(buf: bytes, start: int, stop: int) -> bytes | None:
     return _rewrite(buf, start, stop, (1, _MANAGED_FIELDS))
 
 
-def _rewrite_enveloped(buf: bytes, start: int, stop: int) -> bytes | None:
-    """``k8s\\0`` + Unknown at buf[start:stop], with the object's managedFields removed."""
-    if buf[start : start + 4] != K8S_MAGIC:
-        raise CodecError("embedded object lacks the k8s\\0 protobuf magic")
-    # Unknown.raw (2) -> object.metadata (1) -> ObjectMeta.managedFields (17)
-    out = bytearray(K8S_MAGIC)
+def _replace_field(
+    buf: bytes, start: int, stop: int, fnum: int, rewrite: Callable[[int, int], bytes | None]
+) -> bytes | None:
+    """The message at buf[start:stop] with each embedded field ``fnum`` replaced by
+    ``rewrite(its start, its stop)`` (None keeps that field's bytes); None when none changed."""
+    out = bytearray()
     changed = False
-    field_start = start + 4
-    for fnum, wt, s, e in iter_fields(buf, start + 4, stop):
-        inner = _rewrite(buf, s, e, (1, _MANAGED_FIELDS)) if fnum == 2 and wt == LEN else None
-        if inner is None:
+    field_start = start
+    for f, wt, s, e in iter_fields(buf, start, stop):
+        new = rewrite(s, e) if f == fnum and wt == LEN else None
+        if new is None:
             out += buf[field_start:e]
         else:
-            out += field_bytes(2, inner)
+            out += field_bytes(fnum, new)
             changed = True
         field_start = e
     return bytes(out) if changed else None
 
 
+def _rewrite_enveloped(buf: bytes, start: int, stop: int) -> bytes | None:
+    """``k8s\\0`` + Unknown at buf[start:stop], with the object's managedFields removed."""
+    if buf[start : start + 4] != K8S_MAGIC:
+        raise CodecError("embedded object lacks the k8s\\0 protobuf magic")
+    # Unknown.raw (2) -> object.metadata (1) -> ObjectMeta.managedFields (17)
+    unknown = _replace_field(
+        buf, start + 4, stop, 2, lambda s, e: _rewrite(buf, s, e, (1, _MANAGED_FIELDS))
+    )
+    return None if unknown is None else K8S_MAGIC + unknown
+
+
 def prune_managed_fields_proto(raw_frame: bytes) -> bytes:
     """A protobuf watch frame without the object's managedFields (same bytes if absent)."""
-    out = bytearray()
-    changed = False
-    field_start = 4
-    for fnum, wt, s, e in iter_fields(raw_frame, 4, len(raw_frame)):
-        if fnum == 2 and wt == LEN:  # WatchEvent.object (RawExtension)
-            ext = bytearray()
-            ext_changed = False
-            fs = s
-            for f2, w2, s2, e2 in iter_fields(raw_frame, s, e):
-                new = _rewrite_enveloped(raw_frame, s2, e2) if f2 == 1 and w2 == LEN else None
-                if new is None:
-                    ext += raw_frame[fs:e2]
-                else:
-                    ext += field_bytes(1, new)
-                    ext_changed = True
-                fs = e2
-            if ext_changed:
-                out += field_bytes(2, bytes(ext))
-                changed = True
-                field_start = e
-                continue
-        out += raw_frame[field_start:e]
-        field_start = e
-    return frame(bytes(out)) if changed else raw_frame
+
+    def raw_extension(s: int, e: int) -> bytes | None:  # WatchEvent.object -> RawExtension.raw
+        return _replace_field(
+            raw_frame, s, e, 1, lambda s2, e2: _rewrite_enveloped(raw_frame, s2, e2)
+        )
+
+    event = _replace_field(raw_frame, 4, len(raw_frame), 2, raw_extension)
+    return raw_frame if event is None else frame(event)

@@ -69,14 +69,7 @@ def register(sub: Any) -> None:
         help="do not verify the API server's certificate (never in production)",
     )
     cand = p.add_argument_group("candidate (after)")
-    cand.add_argument(
-        "-l",
-        "--selector",
-        action="append",
-        default=[],
-        metavar="SELECTOR",
-        help="candidate OR-term in kubectl syntax (repeatable)",
-    )
+    _add_or_terms(cand, "-l", "--selector", help="candidate OR-term in kubectl syntax (repeatable)")
     cand.add_argument("--config", metavar="FILE", help="candidate discofilter config file")
     cand.add_argument(
         "--discovery-selectors",
@@ -84,11 +77,9 @@ def register(sub: Any) -> None:
         help="candidate discoverySelectors file: Istio meshConfig/values, istio ConfigMap, a list",
     )
     base = p.add_argument_group("baseline (before)")
-    base.add_argument(
+    _add_or_terms(
+        base,
         "--baseline-selector",
-        action="append",
-        default=[],
-        metavar="SELECTOR",
         help="baseline OR-term (default: the cluster's Istio meshConfig.discoverySelectors)",
     )
     base.add_argument("--baseline-file", metavar="FILE", help="baseline selectors file (any shape)")
@@ -124,6 +115,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
     p.set_defaults(func=run)
+
+
+def _add_or_terms(group: Any, *flags: str, help: str) -> None:
+    """A repeatable flag whose values are the OR-terms of one selector set, in kubectl syntax."""
+    group.add_argument(*flags, action="append", default=[], metavar="SELECTOR", help=help)
 
 
 def selectors_from_file(path: str | Path) -> SelectorSet | None:

@@ -160,93 +160,128 @@ def _tokenize(text: str) -> list[str]:
     return tokens
 
 
+# Tokens that end a term or start an operator: never a key, and never a value (an empty
+# value is legal for equality: "a=" means label a with value "").
+_PUNCTUATION = frozenset(("!=", "==", "=", "!", "(", ")", ",", ">", "<"))
+
+
+class _LabelSelectorParser:
+    """A cursor over the tokens of one selector; each method parses one step of the grammar."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.i = 0
+
+    def at_end(self) -> bool:
+        return self.i >= len(self.tokens)
+
+    def peek(self) -> str | None:
+        return None if self.at_end() else self.tokens[self.i]
+
+    def take(self) -> str:
+        tok = self.tokens[self.i]
+        self.i += 1
+        return tok
+
+    def selector(self) -> Selector:
+        reqs: list[Requirement] = []
+        while not self.at_end():
+            reqs.append(self.requirement())
+            self.separator()
+        return Selector(tuple(reqs))
+
+    def separator(self) -> None:
+        """After a requirement: the end of the text, or one ',' followed by another term."""
+        if self.at_end():
+            return
+        if self.peek() != ",":
+            raise SelectorError(f"expected ',' but found {self.peek()!r} in selector {self.text!r}")
+        self.i += 1
+        if self.at_end():
+            raise SelectorError(f"trailing ',' in selector {self.text!r}")
+
+    def requirement(self) -> Requirement:
+        if self.peek() == "!":
+            self.i += 1
+            if self.at_end():
+                raise SelectorError(f"missing key after '!' in selector {self.text!r}")
+            key = self.take()
+            validate_label_key(key)
+            return Requirement(key, DOES_NOT_EXIST)
+        key = self.take()
+        if key in _PUNCTUATION:
+            raise SelectorError(f"expected a label key, found {key!r} in selector {self.text!r}")
+        validate_label_key(key)
+        op = self.peek()
+        if op is None or op == ",":
+            return Requirement(key, EXISTS)
+        self.i += 1
+        if op in ("=", "==", "!="):
+            value = self.value()
+            validate_label_value(value)
+            return Requirement(key, op, (value,))
+        if op in (">", "<"):
+            return self.comparison(key, op)
+        if op in (IN, NOT_IN):
+            return self.set_requirement(key, op)
+        raise SelectorError(
+            f"unexpected {op!r} after key {key!r} in selector {self.text!r}; "
+            "expected one of =, ==, !=, in, notin, >, <"
+        )
+
+    def value(self) -> str:
+        tok = self.peek()
+        if tok is None or tok in _PUNCTUATION:
+            return ""
+        self.i += 1
+        return tok
+
+    def comparison(self, key: str, op: str) -> Requirement:
+        value = self.value()
+        try:
+            int(value)
+        except ValueError:
+            raise SelectorError(
+                f"{key}{op}{value}: a '{op}' requirement needs an integer value"
+            ) from None
+        return Requirement(key, GREATER_THAN if op == ">" else LESS_THAN, (value,))
+
+    def set_requirement(self, key: str, op: str) -> Requirement:
+        if self.peek() != "(":
+            raise SelectorError(f"expected '(' after {op!r} in selector {self.text!r}")
+        self.i += 1
+        values = self.value_list()
+        for v in values:
+            validate_label_value(v)
+        if not values:
+            raise SelectorError(f"{key} {op} (): the set of values must not be empty")
+        return Requirement(key, op, tuple(sorted(set(values))))
+
+    def value_list(self) -> list[str]:
+        """The values after '(' up to and including ')'."""
+        values: list[str] = []
+        while True:
+            tok = self.peek()
+            if tok is None:
+                raise SelectorError(f"missing ')' in selector {self.text!r}")
+            self.i += 1
+            if tok == ")":
+                return values
+            if tok == ",":
+                # "(a,,b)" and "(,a)" carry an empty value, which is legal
+                values.append("")
+                continue
+            values.append(tok)
+            if self.peek() == ",":
+                self.i += 1
+                if self.peek() == ")":
+                    values.append("")
+
+
 def parse_label_selector(text: str) -> Selector:
     """Parse the kubectl/``labelSelector=`` syntax. Raises SelectorError with the reason."""
-    tokens = _tokenize(text)
-    reqs: list[Requirement] = []
-    i = 0
-    n = len(tokens)
-
-    def expect_value(j: int) -> tuple[str, int]:
-        if j >= n or tokens[j] in ("!=", "==", "=", "!", "(", ")", ",", ">", "<"):
-            # an empty value is legal for equality: "a=" means label a with value ""
-            return "", j
-        return tokens[j], j + 1
-
-    while i < n:
-        tok = tokens[i]
-        if tok == "!":
-            if i + 1 >= n:
-                raise SelectorError(f"missing key after '!' in selector {text!r}")
-            key = tokens[i + 1]
-            validate_label_key(key)
-            reqs.append(Requirement(key, DOES_NOT_EXIST))
-            i += 2
-        else:
-            key = tok
-            if key in ("!=", "==", "=", "(", ")", ",", ">", "<"):
-                raise SelectorError(f"expected a label key, found {key!r} in selector {text!r}")
-            validate_label_key(key)
-            i += 1
-            if i >= n or tokens[i] == ",":
-                reqs.append(Requirement(key, EXISTS))
-            else:
-                op = tokens[i]
-                if op in ("=", "==", "!="):
-                    value, i = expect_value(i + 1)
-                    validate_label_value(value)
-                    reqs.append(Requirement(key, op if op != "==" else DOUBLE_EQUALS, (value,)))
-                elif op in (">", "<"):
-                    value, i = expect_value(i + 1)
-                    try:
-                        int(value)
-                    except ValueError:
-                        raise SelectorError(
-                            f"{key}{op}{value}: a '{op}' requirement needs an integer value"
-                        ) from None
-                    reqs.append(
-                        Requirement(key, GREATER_THAN if op == ">" else LESS_THAN, (value,))
-                    )
-                elif op in (IN, NOT_IN):
-                    i += 1
-                    if i >= n or tokens[i] != "(":
-                        raise SelectorError(f"expected '(' after {op!r} in selector {text!r}")
-                    i += 1
-                    values: list[str] = []
-                    while True:
-                        if i >= n:
-                            raise SelectorError(f"missing ')' in selector {text!r}")
-                        if tokens[i] == ")":
-                            i += 1
-                            break
-                        if tokens[i] == ",":
-                            # "(a,,b)" and "(,a)" carry an empty value, which is legal
-                            values.append("")
-                            i += 1
-                            continue
-                        values.append(tokens[i])
-                        i += 1
-                        if i < n and tokens[i] == ",":
-                            i += 1
-                            if i < n and tokens[i] == ")":
-                                values.append("")
-                    for v in values:
-                        validate_label_value(v)
-                    if not values:
-                        raise SelectorError(f"{key} {op} (): the set of values must not be empty")
-                    reqs.append(Requirement(key, op, tuple(sorted(set(values)))))
-                else:
-                    raise SelectorError(
-                        f"unexpected {op!r} after key {key!r} in selector {text!r}; "
-                        "expected one of =, ==, !=, in, notin, >, <"
-                    )
-        if i < n:
-            if tokens[i] != ",":
-                raise SelectorError(f"expected ',' but found {tokens[i]!r} in selector {text!r}")
-            i += 1
-            if i >= n:
-                raise SelectorError(f"trailing ',' in selector {text!r}")
-    return Selector(tuple(reqs))
+    return _LabelSelectorParser(text).selector()
 
 
 # --- structured metav1.LabelSelector (Istio discoverySelectors) ----------------------------

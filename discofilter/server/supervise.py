@@ -51,6 +51,24 @@ class ReloadSource:
     """How often the file is polled (0: only on SIGHUP)."""
 
 
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What one worker process serves with (picklable: workers are spawned)."""
+
+    config: Config
+    reuse_port: bool = False
+    """Share the port with sibling workers (SO_REUSEPORT)."""
+    admin_listen: str | None = None
+    admin_grpc_listen: str | None = None
+    reload: ReloadSource | None = None
+    """With one, SIGHUP and a change of the config file reload the config live."""
+    startup: Config | None = None
+    """The effective config before start-up substitutions, what restart-only settings are
+    compared to (default: ``config``)."""
+    poll_config: bool = True
+    """Poll the config file for changes (false under a parent of several workers: it polls)."""
+
+
 @dataclass
 class _Listeners:
     """What ``serve`` started, stopped in reverse order."""
@@ -119,27 +137,15 @@ async def _start_proxy_site(app: web.Application, config: Config, reuse_port: bo
     return runner, ssl_ctx is not None
 
 
-async def serve(
-    config: Config,
-    *,
-    reuse_port: bool = False,
-    admin_listen: str | None = None,
-    admin_grpc_listen: str | None = None,
-    reload: ReloadSource | None = None,
-    startup: Config | None = None,
-    poll_config: bool = True,
-) -> None:
-    """Run one worker until SIGTERM/SIGINT (with the admin listeners when given).
-
-    With ``reload``, SIGHUP and a change of the config file (polled unless ``poll_config`` is
-    false: the parent of several workers polls) reload the config live
-    (``discofilter.server.reload``); ``startup`` is the effective config before start-up
-    substitutions, what restart-only settings are compared to."""
+async def serve(w: WorkerSettings) -> None:
+    """Run one worker until SIGTERM/SIGINT (with the admin listeners when given; live reload
+    with ``w.reload``: ``discofilter.server.reload``)."""
     from discofilter.metrics import Metrics
     from discofilter.server.admin_state import ProxyAdminState
     from discofilter.server.proxy import ProxyServer  # aiohttp app import only when serving
     from discofilter.server.tuning.gc import tune_gc
 
+    config = w.config
     target = resolve_target(config)
     metrics = Metrics()
     config, sources = await _open_sources(config, target, metrics)
@@ -150,8 +156,8 @@ async def serve(
     up = _Listeners()
     try:
         state = ProxyAdminState(proxy, sources)
-        await _start_admin(up, state, metrics, admin_listen, admin_grpc_listen)
-        up.proxy_runner, tls = await _start_proxy_site(proxy.make_app(), config, reuse_port)
+        await _start_admin(up, state, metrics, w.admin_listen, w.admin_grpc_listen)
+        up.proxy_runner, tls = await _start_proxy_site(proxy.make_app(), config, w.reuse_port)
     except BaseException:
         await up.stop()
         await proxy.stop()
@@ -170,8 +176,10 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     reloader = None
-    if reload is not None or sources is not None:
-        reloader = _start_reloader(proxy, reload, config, startup or config, poll_config, sources)
+    if w.reload is not None or sources is not None:
+        reloader = _start_reloader(
+            proxy, w.reload, config, w.startup or config, w.poll_config, sources
+        )
         loop.add_signal_handler(signal.SIGHUP, reloader.request)
     try:
         await stop.wait()
@@ -225,15 +233,7 @@ def _start_reloader(
     return reloader
 
 
-def run_worker(
-    config: Config,
-    reuse_port: bool,
-    admin: str | None = None,
-    admin_grpc: str | None = None,
-    reload: ReloadSource | None = None,
-    startup: Config | None = None,
-    poll_config: bool = True,
-) -> None:
+def run_worker(w: WorkerSettings) -> None:
     """One worker process: allocator tuning, uvloop, then ``serve`` until a stop signal."""
     from discofilter.server.tuning.malloc import tune_malloc
 
@@ -246,17 +246,7 @@ def run_worker(
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
         pass
-    asyncio.run(
-        serve(
-            config,
-            reuse_port=reuse_port,
-            admin_listen=admin,
-            admin_grpc_listen=admin_grpc,
-            reload=reload,
-            startup=startup,
-            poll_config=poll_config,
-        )
-    )
+    asyncio.run(serve(w))
 
 
 def run_workers(
@@ -274,8 +264,10 @@ def run_workers(
         ctx.Process(
             target=run_worker,
             args=(
-                config, True, *((admin, admin_grpc) if i == 0 else (None, None)),
-                reload, startup, False,
+                WorkerSettings(
+                    config, True, *((admin, admin_grpc) if i == 0 else (None, None)),
+                    reload, startup, poll_config=False,
+                ),
             ),
             name=f"discofilter-worker-{i}",
         )

@@ -27,11 +27,10 @@ from discofilter.clock import Clock, SystemClock
 from discofilter.sim import objects
 from discofilter.sim.apierrors import ApiError
 from discofilter.sim.populate import suffix
-from discofilter.sim.scenario import CHURN_KINDS, Scenario
+from discofilter.sim.scenario import CHURN_KINDS, OPERATIONS, Scenario
 from discofilter.sim.store import Store
 
 Obj = dict[str, Any]
-OPS = ("creates", "updates", "deletes")
 Key = tuple[str, str, str]  # (group, kind, op)
 
 _REVISION_ANNOTATION = "sim.discofilter.io/revision"
@@ -151,14 +150,14 @@ class ChurnDriver:
             seg_end = min(end, c_index * cycle + phase_start + p.duration)
             b = a + (seg_end - t)
             for r in p.rates:
-                for op in OPS:
+                for op in OPERATIONS:
                     rate = getattr(r, op)
                     if rate:
                         acc[(r.group, r.kind, op)] += rate * (b - a)
             for bu in p.bursts:
                 lo, hi = max(a, bu.at), min(b, bu.at + bu.over)
                 if hi > lo:
-                    for op in OPS:
+                    for op in OPERATIONS:
                         n = getattr(bu, op)
                         if n:
                             acc[(bu.group, bu.kind, op)] += n * (hi - lo) / bu.over

@@ -18,35 +18,26 @@ of a 100,000-event history is ~8 pointer moves per event instead of 100,000.
 from __future__ import annotations
 
 import bisect
+from dataclasses import dataclass
 from typing import Any
 
 ENCODE_WINDOW = 4096
 
 
+@dataclass(slots=True, eq=False)
 class StoredEvent:
     """One committed change. ``obj`` is the object after the change (for DELETED: the last state,
     stamped with the deletion's resourceVersion); ``prev`` the state before (None for ADDED).
     Both dicts are immutable once stored."""
 
-    __slots__ = ("encoded", "name", "namespace", "obj", "prev", "rv", "type")
-
-    def __init__(
-        self,
-        rv: int,
-        type_: str,
-        namespace: str,
-        name: str,
-        obj: dict[str, Any],
-        prev: dict[str, Any] | None,
-    ) -> None:
-        self.rv = rv
-        self.type = type_
-        self.namespace = namespace
-        self.name = name
-        self.obj = obj
-        self.prev = prev
-        self.encoded: dict[str, bytes] | None = None
-        """Watch-frame bytes per encoding name, filled lazily by the first unfiltered reader."""
+    rv: int
+    type: str
+    namespace: str
+    name: str
+    obj: dict[str, Any]
+    prev: dict[str, Any] | None
+    encoded: dict[str, bytes] | None = None
+    """Watch-frame bytes per encoding name, filled lazily by the first unfiltered reader."""
 
 
 class History:

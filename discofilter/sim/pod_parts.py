@@ -13,6 +13,53 @@ MF_TIME = "2024-06-01T10:00:00Z"
 """The one timestamp of every generated managedFields entry, condition and start time."""
 
 
+def _resources(limits: tuple[str, str], requests: tuple[str, str]) -> Obj:
+    """A container's ``resources``: (cpu, memory) limits and requests."""
+    return {
+        "limits": {"cpu": limits[0], "memory": limits[1]},
+        "requests": {"cpu": requests[0], "memory": requests[1]},
+    }
+
+
+def _http_probe(path: str, port: int, *, period: int, timeout: int, failures: int) -> Obj:
+    """An HTTP readiness probe as the API server returns it (defaults filled in)."""
+    return {
+        "httpGet": {"path": path, "port": port, "scheme": "HTTP"},
+        "periodSeconds": period,
+        "timeoutSeconds": timeout,
+        "successThreshold": 1,
+        "failureThreshold": failures,
+    }
+
+
+def _named(field: str, table: dict[str, str]) -> list[Obj]:
+    """A Kubernetes list of named entries (env, volumeMounts) from a name → value table."""
+    return [{"name": name, field: value} for name, value in table.items()]
+
+
+_ISTIO_ENV = {
+    "PILOT_CERT_PROVIDER": "istiod",
+    "CA_ADDR": "istiod.istio-system.svc:15012",
+    "ISTIO_META_CLUSTER_ID": "Kubernetes",
+    "ISTIO_META_MESH_ID": "cluster.local",
+    "TRUST_DOMAIN": "cluster.local",
+}
+_ISTIO_MOUNTS = {
+    "workload-socket": "/var/run/secrets/workload-spiffe-uds",
+    "istiod-ca-cert": "/var/run/secrets/istio",
+    "istio-data": "/var/lib/istio/data",
+    "istio-envoy": "/etc/istio/proxy",
+    "istio-token": "/var/run/secrets/tokens",
+    "istio-podinfo": "/etc/istio/pod",
+}
+
+
+def _istio_resources() -> Obj:
+    """Istio injects the same resources into its sidecar and its init container (a fresh
+    mapping each call: callers mutate the pods they build)."""
+    return _resources(limits=("2", "1Gi"), requests=("10m", "40Mi"))
+
+
 def app_container(app: str) -> Obj:
     return {
         "name": app,
@@ -33,17 +80,8 @@ def app_container(app: str) -> Obj:
             },
             {"name": "LOG_LEVEL", "value": "info"},
         ],
-        "resources": {
-            "limits": {"cpu": "1", "memory": "512Mi"},
-            "requests": {"cpu": "100m", "memory": "128Mi"},
-        },
-        "readinessProbe": {
-            "httpGet": {"path": "/readyz", "port": 8080, "scheme": "HTTP"},
-            "periodSeconds": 10,
-            "timeoutSeconds": 1,
-            "successThreshold": 1,
-            "failureThreshold": 3,
-        },
+        "resources": _resources(limits=("1", "512Mi"), requests=("100m", "128Mi")),
+        "readinessProbe": _http_probe("/readyz", 8080, period=10, timeout=1, failures=3),
         "volumeMounts": [
             {
                 "name": "kube-api-access",
@@ -69,32 +107,10 @@ def istio_proxy() -> Obj:
             "--log_output_level=default:info",
         ],
         "ports": [{"name": "http-envoy-prom", "containerPort": 15090, "protocol": "TCP"}],
-        "env": [
-            {"name": "PILOT_CERT_PROVIDER", "value": "istiod"},
-            {"name": "CA_ADDR", "value": "istiod.istio-system.svc:15012"},
-            {"name": "ISTIO_META_CLUSTER_ID", "value": "Kubernetes"},
-            {"name": "ISTIO_META_MESH_ID", "value": "cluster.local"},
-            {"name": "TRUST_DOMAIN", "value": "cluster.local"},
-        ],
-        "resources": {
-            "limits": {"cpu": "2", "memory": "1Gi"},
-            "requests": {"cpu": "10m", "memory": "40Mi"},
-        },
-        "readinessProbe": {
-            "httpGet": {"path": "/healthz/ready", "port": 15021, "scheme": "HTTP"},
-            "periodSeconds": 15,
-            "timeoutSeconds": 3,
-            "successThreshold": 1,
-            "failureThreshold": 4,
-        },
-        "volumeMounts": [
-            {"name": "workload-socket", "mountPath": "/var/run/secrets/workload-spiffe-uds"},
-            {"name": "istiod-ca-cert", "mountPath": "/var/run/secrets/istio"},
-            {"name": "istio-data", "mountPath": "/var/lib/istio/data"},
-            {"name": "istio-envoy", "mountPath": "/etc/istio/proxy"},
-            {"name": "istio-token", "mountPath": "/var/run/secrets/tokens"},
-            {"name": "istio-podinfo", "mountPath": "/etc/istio/pod"},
-        ],
+        "env": _named("value", _ISTIO_ENV),
+        "resources": _istio_resources(),
+        "readinessProbe": _http_probe("/healthz/ready", 15021, period=15, timeout=3, failures=4),
+        "volumeMounts": _named("mountPath", _ISTIO_MOUNTS),
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},
@@ -130,10 +146,7 @@ def istio_init() -> Obj:
             "15090,15021,15020",
             "--log_output_level=default:info",
         ],
-        "resources": {
-            "limits": {"cpu": "2", "memory": "1Gi"},
-            "requests": {"cpu": "10m", "memory": "40Mi"},
-        },
+        "resources": _istio_resources(),
         "securityContext": {
             "capabilities": {"add": ["NET_ADMIN", "NET_RAW"], "drop": ["ALL"]},
             "runAsUser": 0,

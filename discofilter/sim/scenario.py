@@ -59,14 +59,24 @@ class NamespaceGroup:
         return self.name_pattern.format(i=i, group=self.name)
 
 
+OPERATIONS = ("creates", "updates", "deletes")
+
+
 @dataclass(frozen=True, slots=True)
-class Rate:
+class KindOperations:
+    """Creates, updates and deletes of one kind in one namespace group: what a ``Rate`` and a
+    ``Burst`` have in common."""
+
     group: str
     kind: str
     creates: float = 0.0
-    """Operations per second, summed over the group's namespaces."""
     updates: float = 0.0
     deletes: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rate(KindOperations):
+    """Operations per second, summed over the group's namespaces."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,15 +90,11 @@ class Relabel:
     namespace: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Burst:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Burst(KindOperations):
+    """Operations in total (whole numbers), spread evenly over ``over`` seconds from ``at``."""
+
     at: float
-    group: str
-    kind: str
-    creates: int = 0
-    """Total operations of the burst, spread evenly over ``over`` seconds."""
-    updates: int = 0
-    deletes: int = 0
     over: float = 1.0
 
 
@@ -185,6 +191,14 @@ def _kind(v: Any, where: str) -> str:
     return str(v)
 
 
+def _operations(m: Mapping[str, Any], where: str, *, integer: bool) -> dict[str, float]:
+    """A rate's or a burst's creates/updates/deletes (0 when absent)."""
+    return {
+        op: (int if integer else float)(_num(m.get(op, 0), f"{where}.{op}", integer=integer))
+        for op in OPERATIONS
+    }
+
+
 def parse_scenario(doc: Any, source: str = "scenario") -> Scenario:
     """Validate a decoded YAML document into a Scenario (ConfigError names the key)."""
     top = _map(
@@ -250,15 +264,12 @@ def parse_scenario(doc: Any, source: str = "scenario") -> Scenario:
         rates = []
         for j, r in enumerate(pm.get("rates") or []):
             rw = f"{w}.rates[{j}]"
-            rm = _map(r, rw, {"group", "kind", "creates", "updates", "deletes"})
+            rm = _map(r, rw, {"group", "kind", *OPERATIONS})
             rates.append(
                 Rate(
                     group_ref(rm.get("group"), f"{rw}.group"),
                     _kind(rm.get("kind"), f"{rw}.kind"),
-                    *(
-                        float(_num(rm.get(k, 0), f"{rw}.{k}"))
-                        for k in ("creates", "updates", "deletes")
-                    ),
+                    **_operations(rm, rw, integer=False),
                 )
             )
         relabels = []
@@ -279,15 +290,13 @@ def parse_scenario(doc: Any, source: str = "scenario") -> Scenario:
         bursts = []
         for j, b in enumerate(pm.get("bursts") or []):
             bw = f"{w}.bursts[{j}]"
-            bm = _map(b, bw, {"at", "group", "kind", "creates", "updates", "deletes", "over"})
+            bm = _map(b, bw, {"at", "group", "kind", "over", *OPERATIONS})
             bursts.append(
                 Burst(
-                    float(_num(bm.get("at", 0), f"{bw}.at")),
-                    group_ref(bm.get("group"), f"{bw}.group"),
-                    _kind(bm.get("kind"), f"{bw}.kind"),
-                    creates=int(_num(bm.get("creates", 0), f"{bw}.creates", integer=True)),
-                    updates=int(_num(bm.get("updates", 0), f"{bw}.updates", integer=True)),
-                    deletes=int(_num(bm.get("deletes", 0), f"{bw}.deletes", integer=True)),
+                    at=float(_num(bm.get("at", 0), f"{bw}.at")),
+                    group=group_ref(bm.get("group"), f"{bw}.group"),
+                    kind=_kind(bm.get("kind"), f"{bw}.kind"),
+                    **_operations(bm, bw, integer=True),
                     over=float(_num(bm.get("over", 1.0), f"{bw}.over", minimum=0.001)),
                 )
             )

@@ -8,4 +8,5 @@ client.py      Upstream: the aiohttp sessions (caller traffic vs the proxy's own
 discovery.py   which resources are namespaced, from /api/v1 and /apis/G/V
 resolve.py     the settings → an UpstreamTarget (URL, kubeconfig, in-cluster, default)
 queries.py     the query of an informer's WATCH (shared with the benchmark's watch client)
+reflector.py   an informer's LIST-then-WATCH retry loop (shared the same way)
 """

@@ -32,6 +32,7 @@ from discofilter.filter.enrollment import Enrollment, EnrollmentChange
 from discofilter.model import rv_int
 from discofilter.upstream.client import Upstream
 from discofilter.upstream.queries import watch_query
+from discofilter.upstream.reflector import list_and_watch
 
 log = logging.getLogger(__name__)
 
@@ -202,22 +203,17 @@ class NamespaceWatcher:
             self.resource_version = str(rv)
 
     async def run(self) -> None:
-        backoff = 0.2
-        need_list = True
-        while True:
-            try:
-                if need_list:
-                    await self.list_once()
-                    need_list = False
-                await self.watch_once()
-                backoff = 0.2
-                continue
-            except _Expired:
-                need_list = True
-                continue
-            except (UpstreamError, orjson.JSONDecodeError) as e:
-                self.last_error = str(e)
-                self.last_ok_after_error = False
-                log.warning("namespace watch failed; retrying", extra={"error": str(e)})
-            await self.clock.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+        await list_and_watch(
+            self.list_once,
+            self.watch_once,
+            expired=_Expired,
+            retryable=(UpstreamError, orjson.JSONDecodeError),
+            on_error=self._failed,
+            sleep=self.clock.sleep,
+            delay=lambda failures: min(0.2 * 2**failures, 10.0),
+        )
+
+    def _failed(self, e: Exception) -> None:
+        self.last_error = str(e)
+        self.last_ok_after_error = False
+        log.warning("namespace watch failed; retrying", extra={"error": str(e)})

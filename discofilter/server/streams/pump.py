@@ -37,7 +37,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Protocol
 
 from discofilter.coalesce import CoalesceStats
@@ -90,39 +90,29 @@ class StreamTelemetry:
     sampler: DecisionSampler | None = None
 
 
+@dataclass(eq=False)
 class WatchPump:
-    def __init__(
-        self,
-        stream: WatchStream,
-        upstream: UpstreamBody,
-        client: ClientWriter,
-        decoder: FrameDecoder,
-        watch_filter: WatchFilter,
-        *,
-        stage: Stage | None = None,
-        sink: CounterSink | None = None,
-        telemetry: StreamTelemetry | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
-        slow_client_seconds: float = 10.0,
-        transform: Callable[[bytes], bytes] | None = None,
-        client_gone: Callable[[], bool] = lambda: False,
-    ) -> None:
-        self.stream = stream
-        self.up = upstream
-        self.client = client
-        self.decoder = decoder
-        self.filter = watch_filter
-        self.stage = stage
-        self.sink = sink
-        self.telemetry = telemetry or StreamTelemetry()
-        self.monotonic = monotonic
-        self.slow_client_seconds = slow_client_seconds
-        self.transform = transform
-        self.client_gone = client_gone
-        self.end = EndReason.UPSTREAM_CLOSED
-        self.end_detail = ""
-        """The broken upstream's error, the expiry reason or the codec error (else "")."""
-        stream.on_expire(upstream.close)  # wakes the pending read; run() then sees `expired`
+    """One stream's collaborators and policy; ``run()`` pumps until the stream ends."""
+
+    stream: WatchStream
+    upstream: UpstreamBody
+    client: ClientWriter
+    decoder: FrameDecoder
+    watch_filter: WatchFilter
+    _: KW_ONLY
+    stage: Stage | None = None
+    sink: CounterSink | None = None
+    telemetry: StreamTelemetry = field(default_factory=StreamTelemetry)
+    monotonic: Callable[[], float] = time.monotonic
+    slow_client_seconds: float = 10.0
+    transform: Callable[[bytes], bytes] | None = None
+    client_gone: Callable[[], bool] = lambda: False
+    end: EndReason = field(default=EndReason.UPSTREAM_CLOSED, init=False)
+    end_detail: str = field(default="", init=False)
+    """The broken upstream's error, the expiry reason or the codec error (else "")."""
+
+    def __post_init__(self) -> None:
+        self.stream.on_expire(self.upstream.close)  # wakes the pending read; run() sees `expired`
 
     @property
     def end_reason(self) -> str:
@@ -141,10 +131,10 @@ class WatchPump:
         if self.sink is not None and (delta := s.counters.take()) is not None:
             self.sink.add(s.resource, delta)
         t = self.telemetry
-        if t.churn is not None and (counts := self.filter.take_churn()):
+        if t.churn is not None and (counts := self.watch_filter.take_churn()):
             t.churn.add_counts(counts)
         if t.sampler is not None:
-            for ev, kept in self.filter.take_samples():
+            for ev, kept in self.watch_filter.take_samples():
                 t.sampler.publish(
                     Decision(
                         at=time.time(), stream_id=str(s.id), kind=s.resource,
@@ -193,7 +183,7 @@ class WatchPump:
                 wait = min(wait, max(0.0, deadline - self.monotonic()))
         try:
             async with asyncio.timeout(wait):
-                return await self.up.read_chunk()
+                return await self.upstream.read_chunk()
         except TimeoutError:
             return None
 
@@ -205,8 +195,8 @@ class WatchPump:
         if not events:
             return
         c.events_in += len(events)
-        passed = self.filter.filter(events)
-        c.dropped = self.filter.dropped
+        passed = self.watch_filter.filter(events)
+        c.dropped = self.watch_filter.dropped
         stage = self.stage
         if stage is not None:
             now = self.monotonic()

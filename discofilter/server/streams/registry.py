@@ -25,7 +25,7 @@ import itertools
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from discofilter.filter.enrollment import EnrollmentChange
 from discofilter.filter.events import WatchFilter
@@ -39,6 +39,29 @@ _ids = itertools.count(1)
 
 RESUMED_OPAQUE = 2**63
 """``resumed_from`` of a stream that resumed from a non-numeric resourceVersion."""
+
+
+class _CounterView:
+    """A read-only attribute of a ``WatchStream`` that reads the same-named counter (as a
+    ``property`` would: assigning to it raises AttributeError)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, stream: None, owner: type) -> _CounterView: ...
+
+    @overload
+    def __get__(self, stream: WatchStream, owner: type | None = None) -> int: ...
+
+    def __get__(self, stream: WatchStream | None, owner: type | None = None) -> int | _CounterView:
+        if stream is None:
+            return self
+        value: int = getattr(stream.counters, self.name)
+        return value
+
+    def __set__(self, stream: WatchStream, value: int) -> None:
+        raise AttributeError(f"{self.name} is read from the stream's counters")
 
 
 @dataclass(eq=False)
@@ -103,25 +126,11 @@ class WatchStream:
         )  # fmt: skip
 
     # Read-only views of the counters (logs, admin, tests).
-    @property
-    def events_in(self) -> int:
-        return self.counters.events_in
-
-    @property
-    def events_out(self) -> int:
-        return self.counters.events_out
-
-    @property
-    def dropped(self) -> int:
-        return self.counters.dropped
-
-    @property
-    def bytes_in(self) -> int:
-        return self.counters.bytes_in
-
-    @property
-    def bytes_out(self) -> int:
-        return self.counters.bytes_out
+    events_in = _CounterView()
+    events_out = _CounterView()
+    dropped = _CounterView()
+    bytes_in = _CounterView()
+    bytes_out = _CounterView()
 
 
 class StreamRegistry:
