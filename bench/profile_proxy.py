@@ -69,7 +69,7 @@ async def drive(args: argparse.Namespace) -> None:
     env = {**os.environ, "PYTHONPATH": str(mp.ROOT)}
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        up, up_port = mp.start_upstream(args.events, 0.5, [ct], env, args.chunking)
+        up, up_port, _ = mp.start_upstream(args.events, 0.5, [ct], env, args.chunking)
         procs.append(up)
         await mp.wait_port(up_port)
         proxy, port = mp.start_discofilter(up_port, args.coalesce, tmp, env, tree=Path(args.tree))
