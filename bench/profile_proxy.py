@@ -69,6 +69,26 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
 ]  # fmt: skip
 
 
+# Which stream a sample serves: the first of these in the stack, from the root. Samples in the
+# loop's C code before it calls into Python (socket reads, TLS records) name no stream.
+STREAMS: list[tuple[str, tuple[str, ...]]] = [
+    ("filtered watches", ("filtered_watch.py", "watch_stream.py")),
+    ("pass-through (discovery, CRDs, other kinds)", ("passthrough.py",)),
+    ("filtered lists", ("filtered_list.py", "listfilter.py")),
+    ("namespace watch (enrollment)", ("namespace_watch.py",)),
+    ("admin, metrics endpoint", ("admin/",)),
+    (STARTUP := "start-up (imports)", ("importlib", "_bootstrap")),
+]
+
+
+def stream_of(frames: list[str]) -> str:
+    for f in frames:
+        for name, patterns in STREAMS:
+            if any(p in f for p in patterns):
+                return name
+    return "not attributable (loop, TLS and socket work outside a Python frame)"
+
+
 def category(frames: list[str]) -> str:
     for f in reversed(frames):
         for name, patterns in CATEGORIES:
@@ -83,7 +103,8 @@ def summarize(raw: Path, top: int, lines: bool = False) -> str:
     self_n: collections.Counter[str] = collections.Counter()
     incl_n: collections.Counter[str] = collections.Counter()
     cat_n: collections.Counter[str] = collections.Counter()
-    total = idle = 0
+    stream_n: collections.Counter[str] = collections.Counter()
+    total = idle = startup = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack:
@@ -97,14 +118,26 @@ def summarize(raw: Path, top: int, lines: bool = False) -> str:
         if frames[-1].startswith(IDLE_LEAVES):
             idle += n
             continue
+        stream = stream_of([frame_name(f, True) for f in stack.split(";")])
+        if stream == STARTUP:
+            startup += n  # imports: a one-off, not what serving costs
+            continue
         total += n
         self_n[frames[-1]] += n
         cat_n[category(frames)] += n
+        stream_n[stream] += n
         for f in set(frames):
             incl_n[f] += n
     total = max(total, 1)
-    out = [f"{total} samples on CPU ({idle} idle samples in epoll left out)", "", "split %"]
+    out = [
+        f"{total} samples on CPU ({idle} idle samples in epoll and {startup} of start-up "
+        "imports left out)",
+        "",
+        "split %",
+    ]
     out += [f"{100 * n / total:5.1f}  {c}" for c, n in cat_n.most_common()]
+    out += ["", "by stream %"]
+    out += [f"{100 * n / total:5.1f}  {c}" for c, n in stream_n.most_common()]
     out += ["", "self %  frame"]
     out += [f"{100 * n / total:5.1f}  {f}" for f, n in self_n.most_common(top)]
     out += ["", "incl %  frame"]
