@@ -413,12 +413,28 @@ async def measure_paced(
             raise RuntimeError(f"{t.name}: asked for {content_type}, got {ct!r}")
         row = _row(t, content_type, str(rate), n, nbytes, secs)
         row["upstream_events_per_s"] = round(events / secs)
+        # An overloaded machine makes the upstream fall behind its schedule; it then writes the
+        # late events back to back, the proxies read several per wake-up, and the row no longer
+        # measures the paced rate. Such rows are marked (and never preferred over on-pace ones).
+        row["on_pace"] = events / secs >= 0.95 * rate
         cpu = (cpu_seconds(t.proc) - before) / events * 1e6
         row["cpu_us_per_upstream_event"] = round(cpu, 1)
         row["cpu_us_all_runs"] = [round(cpu, 1)]
         row["minor_faults_per_upstream_event"] = round((minor_faults(t.proc) - faults) / events, 2)
         rows.append(row)
     return rows
+
+
+def keep_best(best: dict[str, dict], row: dict) -> None:
+    """Per path the on-pace row with the lowest CPU (off-pace only when no run kept pace)."""
+    old = best.get(row["path"])
+    if old is not None:
+        row["cpu_us_all_runs"] = old["cpu_us_all_runs"] + row["cpu_us_all_runs"]
+        rank = (not row["on_pace"], row["cpu_us_per_upstream_event"])
+        if (not old["on_pace"], old["cpu_us_per_upstream_event"]) <= rank:
+            old["cpu_us_all_runs"] = row["cpu_us_all_runs"]
+            return
+    best[row["path"]] = row
 
 
 def spawn(argv: list[str], **kw: Any) -> subprocess.Popen[bytes]:
@@ -598,18 +614,7 @@ async def run(plan: Plan) -> list[dict]:
                     best: dict[str, dict] = {}
                     for _ in range(plan.runs):
                         for row in await measure_paced(targets, ct, int(rate), n, mode_tls):
-                            old = best.get(row["path"])
-                            if old is not None:
-                                row["cpu_us_all_runs"] = (
-                                    old["cpu_us_all_runs"] + row["cpu_us_all_runs"]
-                                )
-                                if (
-                                    old["cpu_us_per_upstream_event"]
-                                    <= row["cpu_us_per_upstream_event"]
-                                ):
-                                    old["cpu_us_all_runs"] = row["cpu_us_all_runs"]
-                                    continue
-                            best[row["path"]] = row
+                            keep_best(best, row)
                     rows += best.values()
             stop(procs)
     finally:
@@ -662,7 +667,8 @@ def matrix(rows: list[dict]) -> str:
             cpu = r["cpu_us_per_upstream_event"]
             k = ref.get((secure, r["content_type"], r["rate"]))
             ratio = f" ({cpu / k:.2f}x)" if k and r["path"] != "kubectl proxy" else ""
-            cells.setdefault(r["path"], {})[(r["content_type"], r["rate"])] = f"{cpu}{ratio}"
+            late = "" if r.get("on_pace", True) else " (upstream behind its pace)"
+            cells.setdefault(r["path"], {})[(r["content_type"], r["rate"])] = f"{cpu}{ratio}{late}"
         for path, c in cells.items():
             out.append(f"| {path} | " + " | ".join(c.get(col, "—") for col in cols) + " |")
     return "\n".join(out)
