@@ -340,7 +340,7 @@ class Coalescer:
         held.digest = digest
         self._queue[seq] = held
         self.stats.coalesced += 1
-        self._deadlines.schedule(held)
+        self._deadlines.schedule(held, moved=True)
 
     def _append(self, h: Held) -> None:
         self._queue[h.seq] = h

@@ -42,10 +42,6 @@ class _Lane:
     def __len__(self) -> int:
         return len(self.times) - self.head
 
-    def accepts(self, t: float) -> bool:
-        times = self.times
-        return not times or len(times) == self.head or t >= times[-1]
-
     def passed(self, now: float, held: Container[int]) -> int:
         """Consume every item with a deadline <= ``now``; the newest live seq among them, or 0."""
         times, head = self.times, self.head
@@ -108,21 +104,24 @@ class Deadlines:
         self.must_upto = 0
         self.release_upto = 0
 
-    def schedule(self, h: Held) -> None:
-        """``h`` (new, or just moved to a new seq) gets its deadlines. ``h.seq`` must be the
-        newest seq of the stream (it is: entries get a seq only when an event arrives)."""
+    def schedule(self, h: Held, moved: bool = False) -> None:
+        """``h`` (new, or just ``moved`` to a new seq by a merge) gets its deadlines. ``h.seq``
+        must be the newest seq of the stream (it is: entries get a seq only when an event
+        arrives). A moved entry keeps its older deadlines: it goes to the heaps directly."""
         due = h.due
         if due > h.first_held:
             lane = self._due_lane
-            if lane.accepts(due):
-                lane.times.append(due)
+            times = lane.times
+            if not moved and (not times or due >= times[-1] or len(times) == lane.head):
+                times.append(due)
                 lane.seqs.append(h.seq)
             else:
                 heapq.heappush(self.due_heap, (due, h.seq))
         if self._with_max_hold:
             lane = self._must_lane
-            if lane.accepts(h.must):
-                lane.times.append(h.must)
+            times = lane.times
+            if not moved and (not times or h.must >= times[-1] or len(times) == lane.head):
+                times.append(h.must)
                 lane.seqs.append(h.seq)
             else:
                 heapq.heappush(self.must_heap, (h.must, h.seq))
