@@ -74,9 +74,11 @@ have resumed from a version it got elsewhere); docs/coalesce.md says what that l
 
 Memory: held entries <= twice the distinct objects changed within the last ``max_hold_seconds``
 (windows alone: within the last ``window_seconds``; an ADDED and its tail are two) plus the events
-queued behind them; heaps are compacted to O(held). Cost: O(log held) per event; about 2.4-2.8 µs
+queued behind them; heaps are compacted to O(held). Cost: O(1) amortised for an object's first
+event in its window (``deadlines.py``: lanes, no heap), O(log held) per merge; about 2.4-2.8 µs
 per event at 1,000 keys with the 0.25 s window on the team machine (``python
-bench/micro_coalesce.py``; unchanged by the CREATIONS rule, docs/coalesce.md "Performance").
+bench/micro_coalesce.py``; unchanged by the CREATIONS rule, docs/coalesce.md "Performance";
+issue 17's lanes: docs/performance.md change 5).
 """
 
 from __future__ import annotations
