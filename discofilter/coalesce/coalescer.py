@@ -74,9 +74,11 @@ have resumed from a version it got elsewhere); docs/coalesce.md says what that l
 
 Memory: held entries <= twice the distinct objects changed within the last ``max_hold_seconds``
 (windows alone: within the last ``window_seconds``; an ADDED and its tail are two) plus the events
-queued behind them; heaps are compacted to O(held). Cost: O(log held) per event; about 2.4-2.8 µs
+queued behind them; heaps are compacted to O(held). Cost: O(1) amortised for an object's first
+event in its window (``deadlines.py``: lanes, no heap), O(log held) per merge; about 2.4-2.8 µs
 per event at 1,000 keys with the 0.25 s window on the team machine (``python
-bench/micro_coalesce.py``; unchanged by the CREATIONS rule, docs/coalesce.md "Performance").
+bench/micro_coalesce.py``; unchanged by the CREATIONS rule, docs/coalesce.md "Performance";
+issue 17's lanes: docs/performance.md change 5).
 """
 
 from __future__ import annotations
@@ -119,6 +121,9 @@ class Coalescer:
         self._namespace_policy = namespace_policy
         self._initial = initial_events
         self._passthrough = namespace_policy is None and not policy.enabled
+        # The common case (the default churn control): one windowed policy for the whole stream,
+        # no suppression, so a new object needs no policy lookup and no digest (``push``).
+        self._plain = namespace_policy is None and policy.enabled and not policy.suppress_noop
         self._bucket = (
             TokenBucket(policy.max_events_per_second, policy.burst) if policy.rate_limited else None
         )
@@ -169,6 +174,20 @@ class Coalescer:
             return
 
         okey = (event.namespace, event.name, event.uid)
+        if self._plain and not self._initial:
+            # The general path below, specialised: policy = self.policy, digest = None.
+            held = self._index.get(okey)
+            if held is not None and held.event.type != DELETED:
+                self._merge(held, seq, event, None, now, self.policy)
+                return
+            p = self.policy
+            due, must = now + p.window_seconds, now + p.max_hold_seconds
+            h = Held(seq, event, OBJECT, now, okey, due, must)
+            self._queue[seq] = h
+            stats.held_now += 1
+            self._index[okey] = h
+            self._deadlines.schedule(h)
+            return
         ns_policy = self._namespace_policy
         policy = self.policy if ns_policy is None else ns_policy(event.namespace)
         digest = None
@@ -323,7 +342,7 @@ class Coalescer:
         held.digest = digest
         self._queue[seq] = held
         self.stats.coalesced += 1
-        self._deadlines.schedule(held)
+        self._deadlines.schedule(held, moved=True)
 
     def _append(self, h: Held) -> None:
         self._queue[h.seq] = h
@@ -358,11 +377,26 @@ class Coalescer:
         bucket = self._bucket
         if bucket is not None:
             bucket.refill(now)
+        else:
+            # Nothing due yet (most calls: one per upstream read): the loop below would stop at
+            # the first entry; say so without building anything.
+            h = next(iter(queue.values()))
+            if h.role == OBJECT and h.due > now and h.seq > dl.due_upto and h.seq > dl.release_upto:
+                if dl.oversized(len(queue)):
+                    dl.rebuild(queue.values())
+                return []
 
         out: list[WatchEvent] = []
         stats = self.stats
+        index = self._index
+        popitem = queue.popitem
+        first = queue.values
+        # Entries delivered without a tail, on a stream without digests (nearly all): what
+        # ``_deliver`` does for them, inline, with the two counters updated once at the end.
+        simple = self._digests is None
+        plain = 0
         while queue:
-            h = next(iter(queue.values()))
+            h = next(iter(first()))
             seq = h.seq
             if seq <= dl.release_upto:
                 if bucket is not None and h.role == OBJECT:
@@ -378,8 +412,20 @@ class Coalescer:
                     break
             else:
                 break
-            queue.popitem(last=False)
-            self._deliver(h, now, out)
+            popitem(last=False)
+            okey = h.okey
+            if simple and h.tail is None and okey is not None:
+                if index.get(okey) is h:
+                    del index[okey]
+                out.append(h.event)
+                hold = now - h.first_held
+                stats.observe_hold(hold if hold > 0.0 else 0.0)
+                plain += 1
+            else:
+                self._deliver(h, now, out)
+        if plain:
+            stats.held_now -= plain
+            stats.forwarded += plain
         if not queue:
             dl.clear()
         elif dl.oversized(len(queue)):

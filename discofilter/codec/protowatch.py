@@ -12,6 +12,12 @@ Wire layout (k8s.io/apimachinery, proto2):
 The outer frame has no "k8s\\0" envelope; only the embedded object does. ``WatchEvent.raw`` is
 the whole frame including its length prefix, byte for byte (contract 1).
 
+The envelope (WatchEvent, RawExtension, the ``k8s\\0`` magic) is read by hand when it is laid
+out exactly as Go writes it: type first, the object second and last, one raw field covering the
+RawExtension (``go_envelope``: a few byte reads, exact for every frame it accepts, since each
+field then occurs once). Any other layout takes the upb path for the whole frame. This saves the
+WatchEvent parse and two copies of the object (~1 µs of ~3, docs/performance.md).
+
 Metadata-only extraction uses upb (the C protobuf runtime) with *lite* messages
 (``protos/k8s/lite``) that declare only the fields read; spec, status and managedFields stay
 opaque unknown bytes; ``UnknownLite`` parses the envelope and the object's metadata in one go.
@@ -96,14 +102,88 @@ def decode_proto_event(frame: bytes) -> WatchEvent:
     return _decode_frame(frame)
 
 
+_TYPES = {t.encode(): t for t in EVENT_TYPES}
+
+
+def _varint3(buf: bytes, p: int) -> tuple[int, int]:
+    """The varint at ``p`` if it is 1-3 bytes long (lengths up to 2 MiB), else (-1, p); the
+    caller guarantees 3 readable bytes."""
+    b = buf[p]
+    if b < 0x80:
+        return b, p + 1
+    c = buf[p + 1]
+    if c < 0x80:
+        return (b & 0x7F) | c << 7, p + 2
+    d = buf[p + 2]
+    if d < 0x80:
+        return (b & 0x7F) | (c & 0x7F) << 7 | d << 14, p + 3
+    return -1, p
+
+
+def go_envelope(frame: bytes) -> tuple[str, int] | None:
+    """(event type, offset of the runtime.Unknown) when ``frame`` (length prefix included) is
+    laid out as Go writes it, else None. Exact: accepted only when WatchEvent is field 1 (a
+    known type, length < 128) then field 2 reaching the frame's end, and RawExtension is one
+    field 1 reaching its end and starting with ``k8s\\0``, so every field occurs once and
+    protobuf's merge rules (last one wins, messages merge) have nothing to merge."""
+    end = len(frame)
+    if end < 16 or frame[4] != 0x0A:
+        return None
+    p = 6 + frame[5]
+    if frame[5] >= 0x80 or end - p < 10 or frame[p] != 0x12:
+        return None
+    type_ = _TYPES.get(frame[6:p])
+    if type_ is None:
+        return None
+    n, p = _varint3(frame, p + 1)
+    if p + n != end or n < 6 or frame[p] != 0x0A:
+        return None
+    n, p = _varint3(frame, p + 1)
+    if p + n != end or n < 4 or frame[p : p + 4] != K8S_MAGIC:
+        return None
+    return type_, p + 4
+
+
 def _decode_frame(frame: bytes) -> WatchEvent:
     """``decode_proto_event`` for a frame whose length prefix the caller already checked.
 
-    Hot path (~2.5-3.5 µs for a 6.5 KB pod, bench/micro_codec.py): two upb parses — the
-    WatchEvent, then the envelope *and* the object's metadata in one go (``UnknownLite`` reads
-    Unknown.raw as an embedded ObjectLite) — and a handful of attribute reads. Checking Go's
-    envelope layout by hand and giving upb only the ObjectMeta bytes was measured: no faster
-    (~1.1 µs of Python varint reads + ~0.9 µs upb; docs/performance.md), so it is not used.
+    Go's layout (``go_envelope``): one upb parse of the envelope *and* the object's metadata
+    (``UnknownLite`` reads Unknown.raw as an embedded ObjectLite). Anything unusual, including
+    every frame that would raise, is decided by ``_decode_frame_upb``, the reference.
+    """
+    env_at = go_envelope(frame)
+    if env_at is None:
+        return _decode_frame_upb(frame)
+    type_, start = env_at
+    if type_ == ERROR:
+        return _decode_frame_upb(frame)
+    try:
+        env = (_UNKNOWN_BOOKMARK if type_ == BOOKMARK else _UNKNOWN_LITE)(frame[start:])
+        if env.contentEncoding or env.contentType:
+            return _decode_frame_upb(frame)
+        m = env.raw.metadata
+        ns, name, uid, rv = m.namespace, m.name, m.uid, m.resourceVersion
+        # Empty identity: maybe no raw object at all, which the reference path refuses.
+        if not (rv or name) and not env.HasField("raw"):
+            return _decode_frame_upb(frame)
+        # proto2 strings are not UTF-8 checked: upb returns bytes for invalid ones.
+        if type(ns) is not str or type(name) is not str or type(uid) is not str:
+            return _decode_frame_upb(frame)
+        if type(rv) is not str:
+            return _decode_frame_upb(frame)
+        initial_end = type_ == BOOKMARK and m.annotations.get(INITIAL_EVENTS_END) == "true"
+    except _PB_ERRORS:
+        return _decode_frame_upb(frame)
+    return WatchEvent(type_, ns, name, uid, rv, frame, initial_end)
+
+
+def _decode_frame_upb(frame: bytes) -> WatchEvent:
+    """The reference decode (every layout protobuf allows), and the one that raises.
+
+    Two upb parses (the WatchEvent, then the envelope and the object's metadata in one go) and
+    a handful of attribute reads: ~3 µs for a 6.5 KB pod (bench/micro_codec.py). Walking the
+    whole envelope by hand down to ObjectMeta and giving upb only those bytes was measured no
+    faster (docs/performance.md); ``go_envelope`` reads only the two outer headers.
     """
     try:
         ev = _WATCH_EVENT(frame[_PREFIX:])
