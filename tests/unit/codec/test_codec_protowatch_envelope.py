@@ -14,13 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from discofilter.codec import encode_error_event
-from discofilter.codec.k8sproto import encode_object, encode_watch_frame
 from discofilter.codec.mediatype import PROTOBUF
 from discofilter.codec.protostatus import watch_event_message
 from discofilter.codec.protowatch import _decode_frame, _decode_frame_upb, go_envelope
 from discofilter.codec.wire import field_bytes, field_str, frame
 from discofilter.errors import CodecError
 from discofilter.model import WatchEvent
+from discofilter.sim.k8sproto import encode_object, encode_watch_frame
 from discofilter.status import status_dict
 
 _POD = make_pod("ns-a", "web-1", "17")
