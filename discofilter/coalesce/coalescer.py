@@ -270,11 +270,30 @@ class Coalescer:
         policy: CoalescePolicy,
     ) -> None:
         """A later event of ``held``'s object (``held`` is not a DELETED)."""
-        if held.event.type == ADDED:
-            self._merge_into_creation(held, seq, event, digest, now, policy)
-            return
         okey = held.okey
         assert okey is not None
+        if held.event.type == ADDED:
+            # The client has not been sent this object's ADDED (CREATIONS).
+            if not self._nothing_held_after(held):
+                # Merging would carry the creation past events of other objects: the client,
+                # at their versions, would lack an object the upstream had. Hold it at its own
+                # place.
+                tail = self._hold(seq, event, now, okey, policy, digest)
+                tail.head, held.tail = held, tail
+            elif event.type == DELETED:
+                # The client never saw this object, and nothing was delivered in its lifetime.
+                self._drop(held)
+                self.stats.vanished += 1
+            else:
+                try:
+                    raw = retype(event.raw, ADDED)
+                except CodecError:
+                    # Never a MODIFIED for an object the client lacks: the ADDED goes as it came.
+                    self.stats.retype_failures += 1
+                    self._hold(seq, event, now, okey, policy, digest)
+                else:
+                    self._move(held, seq, replace(event, type=ADDED, raw=raw), digest)
+            return
         if (
             event.type == MODIFIED
             and held.head is None
@@ -287,38 +306,6 @@ class Coalescer:
             self.stats.suppressed += 1
             return
         self._move(held, seq, event, digest)
-
-    def _merge_into_creation(
-        self,
-        held: Held,
-        seq: int,
-        event: WatchEvent,
-        digest: bytes | None,
-        now: float,
-        policy: CoalescePolicy,
-    ) -> None:
-        """A later event of an object whose ADDED the client has not been sent (CREATIONS)."""
-        okey = held.okey
-        assert okey is not None
-        if not self._nothing_held_after(held):
-            # Merging would carry the creation past events of other objects: the client, at
-            # their versions, would lack an object the upstream had. Hold it at its own place.
-            tail = self._hold(seq, event, now, okey, policy, digest)
-            tail.head, held.tail = held, tail
-            return
-        if event.type == DELETED:
-            # The client never saw this object, and nothing was delivered in its lifetime.
-            self._drop(held)
-            self.stats.vanished += 1
-            return
-        try:
-            raw = retype(event.raw, ADDED)
-        except CodecError:
-            # Never a MODIFIED for an object the client lacks: the ADDED goes as it came.
-            self.stats.retype_failures += 1
-            self._hold(seq, event, now, okey, policy, digest)
-            return
-        self._move(held, seq, replace(event, type=ADDED, raw=raw), digest)
 
     def _nothing_held_after(self, h: Held) -> bool:
         """True when no entry after ``h`` is held, except a plain bookmark, which is dropped:

@@ -128,26 +128,9 @@ class Deadlines:
 
     def advance(self, now: float, held: Container[int]) -> None:
         """Move the watermarks over every live deadline passed by ``now``."""
-        lane = self._due_lane
-        if lane.head < len(lane.times) and lane.times[lane.head] <= now:
-            s = lane.passed(now, held)
-            if s > self.due_upto:
-                self.due_upto = s
-        due_heap = self.due_heap
-        while due_heap and due_heap[0][0] <= now:
-            _, s = heapq.heappop(due_heap)
-            if s > self.due_upto and s in held:
-                self.due_upto = s
-        if not self._with_max_hold:
-            return
-        s = self._must_lane.passed(now, held)
-        if s > self.must_upto:
-            self.must_upto = s
-        must_heap = self.must_heap
-        while must_heap and must_heap[0][0] <= now:
-            _, s = heapq.heappop(must_heap)
-            if s > self.must_upto and s in held:
-                self.must_upto = s
+        self.due_upto = _passed(self._due_lane, self.due_heap, self.due_upto, now, held)
+        if self._with_max_hold:
+            self.must_upto = _passed(self._must_lane, self.must_heap, self.must_upto, now, held)
 
     def earliest_due(self, held: Container[int]) -> float | None:
         return _min(self._due_lane.earliest(held), _earliest(self.due_heap, held))
@@ -188,3 +171,16 @@ def _min(a: float | None, b: float | None) -> float | None:
     if a is None:
         return b
     return a if b is None or a <= b else b
+
+
+def _passed(
+    lane: _Lane, heap: list[tuple[float, int]], upto: int, now: float, held: Container[int]
+) -> int:
+    """``upto`` moved over the live deadlines of ``lane`` and ``heap`` passed by ``now``."""
+    if lane.head < len(lane.times) and lane.times[lane.head] <= now:  # the lane's fast exit
+        upto = max(upto, lane.passed(now, held))
+    while heap and heap[0][0] <= now:
+        _, s = heapq.heappop(heap)
+        if s > upto and s in held:
+            upto = s
+    return upto

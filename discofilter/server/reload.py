@@ -43,12 +43,11 @@ Policy:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import hashlib
 import logging
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -61,6 +60,7 @@ from discofilter.filter.enrollment import Enrollment, EnrollmentChange
 from discofilter.model import rv_int
 from discofilter.server.streams.registry import WatchStream
 from discofilter.server.streams.stages import stage_factory
+from discofilter.tasks import BackgroundTasks
 
 if TYPE_CHECKING:
     from discofilter.server.proxy import ProxyServer
@@ -207,34 +207,25 @@ class ConfigReloader:
         self._lock = asyncio.Lock()
         self._queued = False
         """True while a requested reload waits for the lock (further requests fold into it)."""
-        self._tasks: set[asyncio.Task[object]] = set()
+        self.tasks = BackgroundTasks()
+        """The file poll and requested reloads, ended by ``stop``."""
 
     # lifecycle
 
     def start(self) -> None:
         """Start the file poll (when there is a file and ``poll_seconds > 0``)."""
         if self.file is not None and self.poll_seconds > 0:
-            self._spawn(self._poll())
+            self.tasks.spawn(self._poll())
 
     async def stop(self) -> None:
-        tasks = list(self._tasks)
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-
-    def _spawn(self, coro: Coroutine[object, object, object]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        await self.tasks.stop()
 
     def request(self, trigger: str = "SIGHUP") -> None:
         """Ask for a reload (from a signal handler): it runs soon, on the loop."""
         if self._queued:
             return  # a reload that has not read the file yet will see the newest one
         self._queued = True
-        self._spawn(self.reload(trigger))
+        self.tasks.spawn(self.reload(trigger))
 
     async def _poll(self) -> None:
         file = self.file

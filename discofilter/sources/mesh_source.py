@@ -28,8 +28,6 @@ Policy:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable, Coroutine
@@ -50,6 +48,7 @@ from discofilter.istio.meshconfig import (
 )
 from discofilter.sources.events import EventRecorder
 from discofilter.sources.object_watch import ObjectWatch
+from discofilter.tasks import BackgroundTasks
 from discofilter.upstream.client import Upstream
 
 if TYPE_CHECKING:
@@ -134,7 +133,7 @@ class MeshConfigSource:
         self._watch = ObjectWatch(
             upstream, ref.namespace, "configmaps", ref.name, self._on_object, clock
         )
-        self._tasks: set[asyncio.Task[object]] = set()
+        self._tasks = BackgroundTasks()
         self._told: set[tuple[str, str]] = set()
         """(resourceVersion, error) pairs already logged and told by Event (bounded below)."""
 
@@ -196,20 +195,10 @@ class MeshConfigSource:
     def start(self, apply: Callable[[str], Coroutine[Any, Any, object]]) -> None:
         """Watch from now on; ``apply(trigger)`` runs a reload (``ConfigReloader.reload``)."""
         self._apply = apply
-        self._spawn(self._watch.run())
+        self._tasks.spawn(self._watch.run())
 
     async def stop(self) -> None:
-        tasks = list(self._tasks)
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-
-    def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        await self._tasks.stop()
 
     # --- one value ---------------------------------------------------------------------------
 
@@ -250,7 +239,7 @@ class MeshConfigSource:
             )  # fmt: skip
             if self._apply is not None:
                 reload = self._apply(f"meshConfigFrom {self.ref}@{seen}")
-                self._spawn(self._applied(reload, seen, before))
+                self._tasks.spawn(self._applied(reload, seen, before))
 
     async def _applied(self, reload: Coroutine[Any, Any, object], seen: str, before: str) -> None:
         """Run the reload; a reload the rest of the config refuses (a bad ``--config`` file)
@@ -281,4 +270,4 @@ class MeshConfigSource:
         )  # fmt: skip
         if obj is not None and self.events is not None:
             message = f"discofilter keeps its running discoverySelectors: {error}"
-            self._spawn(self.events.warn(obj, EVENT_REASON, message))
+            self._tasks.spawn(self.events.warn(obj, EVENT_REASON, message))

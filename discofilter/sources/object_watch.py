@@ -19,13 +19,12 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
 import orjson
 
 from discofilter.clock import Clock
-from discofilter.codec import JsonWatchDecoder
-from discofilter.errors import CodecError, UpstreamError, UpstreamStatusError
+from discofilter.errors import UpstreamError, UpstreamStatusError
 from discofilter.upstream.client import Upstream
+from discofilter.upstream.json_events import each_json_event
 
 log = logging.getLogger(__name__)
 
@@ -93,23 +92,13 @@ class ObjectWatch:
                 raise UpstreamStatusError(
                     resp.status, None, f"WATCH {self.base}: HTTP {resp.status}"
                 )
-            decoder = JsonWatchDecoder()  # bounds a line instead of buffering without limit
-            async for chunk in resp.content.iter_any():
-                for ev in decoder.feed(chunk):
-                    self._event(orjson.loads(ev.raw))
-            decoder.flush()
-        except (aiohttp.ClientError, orjson.JSONDecodeError, CodecError) as e:
-            raise UpstreamError(f"WATCH {self.base} broke: {e}") from e
+            await each_json_event(resp, self._event, f"WATCH {self.base}", _Expired)
         finally:
             resp.release()
 
     def _event(self, ev: dict[str, Any]) -> None:
         typ = ev.get("type")
         obj = ev.get("object") or {}
-        if typ == "ERROR":
-            if obj.get("code") == 410:
-                raise _Expired()
-            raise UpstreamError(f"WATCH {self.base} error: {obj.get('message')}")
         rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
         if rv:
             self.resource_version = rv

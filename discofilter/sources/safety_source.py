@@ -15,8 +15,6 @@ mode) stay in whatever happens.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import logging
 import os
@@ -31,6 +29,7 @@ from discofilter.clock import Clock
 from discofilter.config import Config
 from discofilter.errors import UpstreamError
 from discofilter.istio.safety import SAFETY_MARKS, SafetyReason, safety_namespaces
+from discofilter.tasks import BackgroundTasks
 from discofilter.upstream.client import Upstream
 
 if TYPE_CHECKING:
@@ -66,7 +65,7 @@ class SafetySource:
         self.namespaces: dict[str, SafetyReason] = safety_namespaces((), self.own_namespace)
         self.last_error = ""
         self._apply: Callable[[str], Coroutine[Any, Any, object]] | None = None
-        self._tasks: set[asyncio.Task[object]] = set()
+        self._tasks = BackgroundTasks()
         self.errors: Counter | None = None
         self.found: Gauge | None = None
         if metrics is not None:
@@ -138,9 +137,7 @@ class SafetySource:
 
     def start(self, apply: Callable[[str], Coroutine[Any, Any, object]]) -> None:
         self._apply = apply
-        task = asyncio.get_running_loop().create_task(self._run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._run())
 
     async def _run(self) -> None:
         while True:
@@ -153,7 +150,4 @@ class SafetySource:
                     await self._apply("safety list")
 
     async def stop(self) -> None:
-        for t in list(self._tasks):
-            t.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await self._tasks.stop()

@@ -22,15 +22,14 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
 import orjson
 
 from discofilter.clock import Clock, SystemClock
-from discofilter.codec import JsonWatchDecoder
-from discofilter.errors import CodecError, UpstreamError
+from discofilter.errors import UpstreamError
 from discofilter.filter.enrollment import Enrollment, EnrollmentChange
 from discofilter.model import rv_int
 from discofilter.upstream.client import Upstream
+from discofilter.upstream.json_events import each_json_event
 from discofilter.upstream.queries import watch_query
 from discofilter.upstream.reflector import list_and_watch
 
@@ -168,25 +167,13 @@ class NamespaceWatcher:
             if resp.status != 200:
                 raise UpstreamError(f"namespace WATCH: HTTP {resp.status}")
             self.last_ok_after_error = True
-            # The codec's line decoder bounds a line (FrameTooLarge) instead of buffering a
-            # newline-less upstream without limit; the labels need the whole object anyway.
-            decoder = JsonWatchDecoder()
-            async for chunk in resp.content.iter_any():
-                for ev in decoder.feed(chunk):
-                    self._event(orjson.loads(ev.raw))
-            decoder.flush()
-        except (aiohttp.ClientError, orjson.JSONDecodeError, CodecError) as e:
-            raise UpstreamError(f"namespace WATCH broke: {e}") from e
+            await each_json_event(resp, self._event, "namespace WATCH", _Expired)
         finally:
             resp.release()
 
     def _event(self, ev: dict[str, Any]) -> None:
         typ = ev.get("type")
         obj = ev.get("object") or {}
-        if typ == "ERROR":
-            if obj.get("code") == 410:
-                raise _Expired()
-            raise UpstreamError(f"namespace WATCH error: {obj.get('message')}")
         rv = (obj.get("metadata") or {}).get("resourceVersion")
         if typ in ("ADDED", "MODIFIED"):
             name, labels = _labels(obj)

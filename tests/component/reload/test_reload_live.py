@@ -197,7 +197,7 @@ async def test_sighup_requests_fold_into_one_reload(rr: ReloadRig) -> None:
     rr.write(MESH_OR_BATCH)
     for _ in range(3):
         rr.reloader.request()
-    tasks = list(rr.reloader._tasks)
+    tasks = list(rr.reloader.tasks)
     assert len(tasks) == 1
     await asyncio.wait(tasks, timeout=5)
     assert [r.trigger for r in rr.reloader.results] == ["SIGHUP"]
