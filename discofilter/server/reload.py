@@ -307,18 +307,14 @@ class ConfigReloader:
         wait, longest = _STAMP_BACKOFF
         while True:
             try:
-                resp = await self.proxy.upstream.request(
-                    "GET", "/api/v1/namespaces?limit=1", _ACCEPT, own=True, decompress=True
+                status, body = await self.proxy.upstream.get_own(
+                    "/api/v1/namespaces?limit=1", _ACCEPT
                 )
-                try:
-                    body = await resp.read()
-                finally:
-                    resp.release()
-                if resp.status == 200:
+                if status == 200:
                     rv = (orjson.loads(body).get("metadata") or {}).get("resourceVersion", "")
                     if (revision := rv_int(rv, 0)) > 0:
                         return revision
-                error = f"HTTP {resp.status}"
+                error = f"HTTP {status}"
             except (UpstreamError, orjson.JSONDecodeError, OSError) as e:
                 error = str(e)
             log.warning(

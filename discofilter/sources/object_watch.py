@@ -60,18 +60,10 @@ class ObjectWatch:
         return urlencode({"fieldSelector": f"metadata.name={self.name}", **extra})
 
     async def list_once(self) -> None:
-        resp = await self.upstream.request(
-            "GET", f"{self.base}?{self._query()}", _ACCEPT, own=True, decompress=True
-        )
-        try:
-            body = await resp.read()
-        finally:
-            resp.release()
-        if resp.status != 200:
+        status, body = await self.upstream.get_own(f"{self.base}?{self._query()}", _ACCEPT)
+        if status != 200:
             raise UpstreamStatusError(
-                resp.status,
-                None,
-                f"LIST {self.base}/{self.name}: HTTP {resp.status}: {body[:200]!r}",
+                status, None, f"LIST {self.base}/{self.name}: HTTP {status}: {body[:200]!r}"
             )
         doc = orjson.loads(body)
         items = [i for i in doc.get("items") or [] if _name(i) == self.name]

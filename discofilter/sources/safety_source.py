@@ -92,15 +92,9 @@ class SafetySource:
         pods: list[tuple[str, dict[str, str]]] = []
         for selector, _, _ in SAFETY_MARKS:
             q = urlencode({"labelSelector": selector, "resourceVersion": "0"})
-            resp = await self.upstream.request(
-                "GET", f"/api/v1/pods?{q}", _ACCEPT, own=True, decompress=True
-            )
-            try:
-                body = await resp.read()
-            finally:
-                resp.release()
-            if resp.status != 200:
-                raise UpstreamError(f"pod LIST ({selector}): HTTP {resp.status}: {body[:200]!r}")
+            status, body = await self.upstream.get_own(f"/api/v1/pods?{q}", _ACCEPT)
+            if status != 200:
+                raise UpstreamError(f"pod LIST ({selector}): HTTP {status}: {body[:200]!r}")
             try:
                 items = orjson.loads(body).get("items") or []
             except (orjson.JSONDecodeError, AttributeError) as e:

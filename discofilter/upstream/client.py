@@ -160,3 +160,13 @@ class Upstream:
             raise UpstreamError(f"{method} {self.base}: {type(e).__name__}: {e}") from e
         except TimeoutError as e:
             raise UpstreamError(f"{method} {self.base}: connect timed out") from e
+
+    async def get_own(self, path_qs: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        """GET as the proxy itself, the whole body read (decompressed) and the connection
+        released: the proxy's own small reads (namespace LIST pages, the mesh ConfigMap, the
+        safety list's pods, the resourceVersion probe)."""
+        resp = await self.request("GET", path_qs, headers, own=True, decompress=True)
+        try:
+            return resp.status, await resp.read()
+        finally:
+            resp.release()

@@ -127,18 +127,14 @@ class NamespaceWatcher:
             q = {"limit": str(PAGE_SIZE)}
             if cont:
                 q["continue"] = cont
-            resp = await self.upstream.request(
-                "GET", "/api/v1/namespaces?" + urlencode(q), _ACCEPT, own=True, decompress=True
+            status, body = await self.upstream.get_own(
+                "/api/v1/namespaces?" + urlencode(q), _ACCEPT
             )
-            try:
-                body = await resp.read()
-            finally:
-                resp.release()
-            if resp.status == 410:
+            if status == 410:
                 names, cont = {}, ""  # continue token expired mid-list: start over
                 continue
-            if resp.status != 200:
-                raise UpstreamError(f"namespace LIST: HTTP {resp.status}: {body[:200]!r}")
+            if status != 200:
+                raise UpstreamError(f"namespace LIST: HTTP {status}: {body[:200]!r}")
             doc = orjson.loads(body)
             for item in doc.get("items") or []:
                 name, labels = _labels(item)
