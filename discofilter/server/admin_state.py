@@ -19,6 +19,7 @@ from discofilter.admin.state import (
     Readiness,
     StreamView,
 )
+from discofilter.filter.enrollment import Enrollment
 from discofilter.filter.selectors import SelectorSet
 from discofilter.telemetry.counters import KindCounters
 from discofilter.telemetry.decisions import DecisionSampler
@@ -30,28 +31,45 @@ _STREAM_FIELDS = ("events_in", "events_out", "bytes_in", "bytes_out", "slow_clie
 
 
 class ProxyAdminState:
-    def __init__(self, proxy: ProxyServer, source: SelectorSourceView | None = None) -> None:
+    def __init__(
+        self, proxy: ProxyServer, source: SelectorSourceView | None = None, scope: str = ""
+    ) -> None:
         self.proxy = proxy
         self.source = source
         """The live selectors' source (``meshConfigFrom``); None: the config file and flags."""
+        self.scope = scope
+        """The scope this view shows ("" = the default scope)."""
         self.started_at = time.time()
 
+    def scoped(self, scope: str) -> ProxyAdminState | None:
+        if scope == self.scope:
+            return self
+        if scope and scope not in self.proxy.scopes:
+            return None
+        view = ProxyAdminState(self.proxy, self.source if not scope else None, scope)
+        view.started_at = self.started_at
+        return view
+
+    @property
+    def _enrollment(self) -> Enrollment:
+        return self.proxy.scopes[self.scope].enrollment if self.scope else self.proxy.enrollment
+
     def info(self) -> ProcessInfo:
-        sels = self.proxy.enrollment.selectors
+        sels = self._enrollment.selectors
         src = self.source.status() if self.source is not None else None
         return ProcessInfo(
             version=__version__,
             started_at=self.started_at,
             selectors=tuple(str(s) for s in sels.selectors) if sels is not None else (),
-            always_enrolled=self.proxy.enrollment.always_enrolled,
+            always_enrolled=self._enrollment.always_enrolled,
             selectors_source=source_info(src),
         )
 
     def selector_set(self) -> SelectorSet | None:
-        return self.proxy.enrollment.selectors
+        return self._enrollment.selectors
 
     def namespaces(self) -> Sequence[NamespaceView]:
-        e = self.proxy.enrollment
+        e = self._enrollment
         known = dict(e.namespaces())
         out = []
         for name in sorted(set(known) | e.always_enrolled):
@@ -67,7 +85,7 @@ class ProxyAdminState:
                 verb="watch", content_type=s.content_type, opened_at=s.opened_at,
                 events_in=s.events_in, events_out=s.events_out,
             )
-            for s in self.proxy.registry.streams()
+            for s in self.proxy.registry.streams(self.scope)
         ]  # fmt: skip
 
     def counters(self) -> Sequence[KindCounters]:

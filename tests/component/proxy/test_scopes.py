@@ -146,3 +146,30 @@ async def test_kubernetes_client_with_a_scope_as_host(srig: Rig) -> None:
         return {p.metadata.namespace for p in api.list_pod_for_all_namespaces().items}
 
     assert await asyncio.to_thread(listed) == {"istio-system", "a1"}
+
+
+async def test_debug_enrollment_per_scope(srig: Rig) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+    from prometheus_client import CollectorRegistry
+
+    from discofilter.admin.http import make_admin_app
+    from discofilter.metrics import Metrics
+    from discofilter.server.admin_state import ProxyAdminState
+
+    app = make_admin_app(ProxyAdminState(srig.proxy), Metrics(CollectorRegistry()))
+    async with TestClient(TestServer(app)) as c:
+        docs = {}
+        for scope in ("", "team-a", "team-b"):
+            r = await c.get("/debug/enrollment", params={"scope": scope, "enrolled": "true"})
+            assert r.status == 200
+            docs[scope] = await r.json()
+        r = await c.get("/debug/enrollment", params={"scope": "team-c"})
+        assert r.status == 404 and "team-c" in await r.text()
+    names = {k: {n["name"] for n in d["namespaces"]} for k, d in docs.items()}
+    assert names == {
+        "": {"istio-system", "mesh-x"},
+        "team-a": {"istio-system", "a1"},
+        "team-b": {"istio-system", "b1"},
+    }
+    assert docs["team-a"]["scope"] == "team-a" and docs["team-a"]["selectors"] == ["mesh=a"]
+    assert docs["team-b"]["selectors"] == ["mesh=b"] and docs[""]["scope"] == ""
