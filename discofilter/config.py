@@ -140,7 +140,8 @@ class ScopeConfig:
     """Namespaces this scope enrolls whatever their labels (added to the top-level list)."""
     mesh_config_from: str | None = None
     """``configmap:NAMESPACE/NAME``: this scope's selectors read live from its istiod's mesh
-    ConfigMap, as the top-level ``meshConfigFrom`` does for the default scope."""
+    ConfigMap, as the top-level ``meshConfigFrom`` does for the default scope (the scope's
+    ``discoverySelectors`` are then the fallback until a good value is read)."""
 
     def enrollment(self, top: EnrollmentConfig) -> EnrollmentConfig:
         """This scope's selectors as an ``EnrollmentConfig`` (with ``top``'s always-enrolled
@@ -402,14 +403,15 @@ def _scopes(node: yaml.Node, source: str) -> tuple[ScopeConfig, ...]:
             raise ConfigError(f"{where}: {prefix}name: {name!r} is not a DNS-1123 label")
         if any(s.name == name for s in out):
             raise ConfigError(f"{where}: {prefix}name: {name!r} is already a scope")
-        # Empty values are unset (what --print-config writes for them).
-        given = [camel(k) for k in ("discovery_selectors", "selectors", "mesh_config_from")
-                 if values.get(k)]  # fmt: skip
-        if len(given) > 1:
-            raise ConfigError(
-                f"{where}: {prefix}{given[1]}: a scope takes one of discoverySelectors, "
-                f"selectors, meshConfigFrom (it has {given[0]} too)"
-            )
+        # Empty values are unset (what --print-config writes for them). As at the top level,
+        # discoverySelectors beside meshConfigFrom are its fallback; selectors replace both.
+        if values.get("selectors"):
+            for other in ("discovery_selectors", "mesh_config_from"):
+                if values.get(other):
+                    raise ConfigError(
+                        f"{where}: {prefix}selectors: a scope takes selectors or "
+                        f"{camel(other)}, not both"
+                    )
         if values.get("mesh_config_from"):
             try:
                 parse_ref(values["mesh_config_from"])
@@ -555,13 +557,7 @@ def check_security(config: Config) -> None:
                 "ConfigMap's discoverySelectors are the selectors"
             )
     config.enrollment.selector_set()  # raises SelectorError (a ConfigError) when invalid
-    for i, sc in enumerate(config.scopes):
-        if sc.mesh_config_from:
-            # Not read yet: serving the scope without it would widen it to every namespace.
-            raise ConfigError(
-                f"scopes[{i}].meshConfigFrom: not supported yet in a scope (give the scope "
-                'discoverySelectors; docs/istio.md "Scopes")'
-            )
+    for sc in config.scopes:
         sc.enrollment(config.enrollment).selector_set()
 
 

@@ -8,7 +8,7 @@ closed or open, as of its last chunk); the coalescing counters from the kind's s
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from discofilter import __version__
@@ -30,6 +30,15 @@ if TYPE_CHECKING:
 _STREAM_FIELDS = ("events_in", "events_out", "bytes_in", "bytes_out", "slow_client_closures")
 
 
+class _ScopeSource:
+    def __init__(self, status: Callable[[str], object], scope: str) -> None:
+        self._status = status
+        self._scope = scope
+
+    def status(self) -> object:
+        return self._status(self._scope)
+
+
 class ProxyAdminState:
     def __init__(
         self, proxy: ProxyServer, source: SelectorSourceView | None = None, scope: str = ""
@@ -46,7 +55,12 @@ class ProxyAdminState:
             return self
         if scope and scope not in self.proxy.scopes:
             return None
-        view = ProxyAdminState(self.proxy, self.source if not scope else None, scope)
+        source = self.source
+        if scope:
+            # A scope's own meshConfigFrom (``EnrollmentSources.scope_status``), else "config".
+            status = getattr(self.source, "scope_status", None)
+            source = _ScopeSource(status, scope) if status is not None else None
+        view = ProxyAdminState(self.proxy, source, scope)
         view.started_at = self.started_at
         return view
 

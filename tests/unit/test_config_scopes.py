@@ -68,7 +68,7 @@ def test_no_scopes_dumps_an_empty_list() -> None:
         ("scopes:\n  - name: a\n  - name: a\n", "c.yaml:3: scopes[1].name: 'a' is already a scope"),
         (
             "scopes:\n  - name: a\n    selectors: [x=y]\n    meshConfigFrom: configmap:a/b\n",
-            "c.yaml:2: scopes[0].meshConfigFrom: a scope takes one of",
+            "c.yaml:2: scopes[0].selectors: a scope takes selectors or meshConfigFrom, not both",
         ),
         (
             "scopes:\n  - name: a\n    discoverySelectors:\n      - matchLabels: {a: b}\n"
@@ -95,8 +95,13 @@ def test_scope_always_enrolled_checked() -> None:
         check_security(c)
 
 
-def test_scope_mesh_config_from_refused_until_it_is_read() -> None:
-    # Serving the scope without its mesh value would widen it to every namespace.
-    c = load_config_text(TWO, "c.yaml")
-    with pytest.raises(ConfigError, match=r"scopes\[1\].meshConfigFrom: not supported yet"):
-        check_security(c)
+def test_scope_discovery_selectors_are_the_mesh_fallback() -> None:
+    c = load_config_text(
+        "scopes:\n  - name: a\n    meshConfigFrom: configmap:istio-a/istio\n"
+        "    discoverySelectors: [{matchLabels: {mesh: a}}]\n",
+        "c.yaml",
+    )
+    check_security(c)
+    sc = c.scope("a")
+    assert sc is not None and sc.mesh_config_from == "configmap:istio-a/istio"
+    assert sc.discovery_selectors == ({"matchLabels": {"mesh": "a"}},)
