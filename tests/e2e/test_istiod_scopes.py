@@ -1,11 +1,13 @@
 """Acceptance of scopes with the real kube-apiserver and two real istiods through ONE discofilter.
 
-discofilter runs with two scopes, ``team-a`` (``scopes-e2e=a``) and ``team-b``
-(``scopes-e2e=b``); each istiod (pilot-discovery, empty mesh file: it filters nothing itself)
-has ``<proxy>/scopes/<its team>`` as its kubeconfig server. Each must end with exactly its own
+discofilter runs with two scopes, ``team-a`` (``scopes-e2e=a`` in the file) and ``team-b``
+(``scopes-e2e in (b)`` read from its own mesh ConfigMap, ``meshConfigFrom``); each istiod
+(pilot-discovery, empty mesh file: it filters nothing itself) has
+``<proxy>/scopes/<its team>`` as its kubeconfig server. Each must end with exactly its own
 namespaces' endpoints, as the API server has them, and none of the other team's or of an
 unlabelled namespace; a relabel that moves a namespace into team-a changes team-a's istiod
-only, without a restart of any process.
+only, and an edit of team-b's ConfigMap changes team-b's istiod only, both without a restart
+of any process.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client as k8s
+from kubernetes.client.rest import ApiException
 
 from .churn import make_workload
 from .harness import Cluster
@@ -43,8 +46,22 @@ scopes:
   - name: team-a
     discoverySelectors: [{{matchLabels: {{{LABEL}: a}}}}]
   - name: team-b
-    discoverySelectors: [{{matchExpressions: [{{key: {LABEL}, operator: In, values: [b]}}]}}]
+    meshConfigFrom: configmap:istio-system/istio-scopes-b
 """
+CM = "istio-scopes-b"
+ONLY_B = f"discoverySelectors:\n- matchExpressions: [{{key: {LABEL}, operator: In, values: [b]}}]\n"
+ONLY_A = f"discoverySelectors:\n- matchLabels: {{{LABEL}: a}}\n"
+
+
+def _set_mesh(api: k8s.ApiClient, mesh: str) -> None:
+    body = k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name=CM), data={"mesh": mesh})
+    core = k8s.CoreV1Api(api)
+    try:
+        core.replace_namespaced_config_map(CM, "istio-system", body)
+    except ApiException as e:
+        if e.status != 404:
+            raise
+        core.create_namespaced_config_map("istio-system", body)
 
 
 def _debug(admin: str, scope: str) -> Any:
@@ -69,6 +86,7 @@ def rig(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         labels = {LABEL: value} if value else {}
         core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name, labels=labels)))
         make_workload(cluster.api, name, "web", 2)
+    _set_mesh(cluster.api, ONLY_B)
     (state / "discofilter.yaml").write_text(CONFIG)
     port, admin_port = free_port(), free_port()
     proxy = Child(
@@ -113,6 +131,7 @@ def rig(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         proxy.stop()
         for name in OURS:
             core.delete_namespace(name)
+        core.delete_namespaced_config_map(CM, "istio-system")
 
 
 def _exactly(istiod: str, cluster: Cluster, present: set[str]) -> tuple[bool, object]:
@@ -146,3 +165,10 @@ def test_two_istiods_each_end_with_exactly_their_scopes_endpoints(
     eventually("istiod A drops the namespace again", lambda: _exactly(a, cluster, {A}))
     ok, detail = _exactly(b, cluster, {B})
     assert ok, detail
+    assert _debug(admin, "team-b")["selectorsSource"]["source"] == f"configmap:istio-system/{CM}"
+
+    # team-b's own mesh ConfigMap moves team-b only: B leaves, A joins its view.
+    _set_mesh(cluster.api, ONLY_A)
+    eventually("istiod B follows its ConfigMap", lambda: _exactly(b, cluster, {A}))
+    ok, detail = _exactly(a, cluster, {A})
+    assert ok, f"team-b's ConfigMap changed team-a's istiod: {detail}"

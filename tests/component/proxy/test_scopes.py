@@ -173,3 +173,27 @@ async def test_debug_enrollment_per_scope(srig: Rig) -> None:
     }
     assert docs["team-a"]["scope"] == "team-a" and docs["team-a"]["selectors"] == ["mesh=a"]
     assert docs["team-b"]["selectors"] == ["mesh=b"] and docs[""]["scope"] == ""
+
+
+async def test_grpc_status_per_scope(srig: Rig) -> None:
+    import grpc
+
+    from discofilter._generated.discofilter.v1 import admin_pb2 as pb
+    from discofilter._generated.discofilter.v1 import admin_pb2_grpc as pb_grpc
+    from discofilter.admin.grpc_server import start_admin_grpc
+    from discofilter.server.admin_state import ProxyAdminState
+
+    server, port = await start_admin_grpc(ProxyAdminState(srig.proxy), "127.0.0.1", 0)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stub = pb_grpc.AdminStub(ch)
+            b = await stub.Status(pb.StatusRequest(scope="team-b"), timeout=5)
+            assert b.scope == "team-b" and list(b.selectors) == ["mesh=b"]
+            assert {n.name for n in b.namespaces} == {"istio-system", "b1"}
+            d = await stub.Status(pb.StatusRequest(), timeout=5)
+            assert d.scope == "" and {n.name for n in d.namespaces} == {"istio-system", "mesh-x"}
+            with pytest.raises(grpc.aio.AioRpcError) as e:
+                await stub.Status(pb.StatusRequest(scope="team-c"), timeout=5)
+            assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        await server.stop(None)
