@@ -14,31 +14,61 @@ Streams it opens carry ``scope=name`` in the registry: a flip of this scope ends
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Protocol
 
 from discofilter import classify as cls
 from discofilter.clock import Clock
+from discofilter.coalesce import CoalesceStatsTable
 from discofilter.config import Config
 from discofilter.filter.enrollment import Enrollment, EnrollmentChange
+from discofilter.server.namespaces.informer import NamespaceWatcher, resumes_before
 from discofilter.server.namespaces.served import ServedVersions
 from discofilter.server.streams.pump import Stage, StreamTelemetry
 from discofilter.server.streams.registry import StreamRegistry
 from discofilter.server.streams.stages import stage_factory
 from discofilter.upstream.client import Upstream
 
-if TYPE_CHECKING:
-    from discofilter.server.proxy import ProxyServer
+
+class Worker(Protocol):
+    """The parts of one worker (``ProxyServer``) a scope lends; a protocol, so that the arrow
+    runs one way (proxy → scopes)."""
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def upstream(self) -> Upstream: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def registry(self) -> StreamRegistry: ...
+    @property
+    def telemetry(self) -> StreamTelemetry: ...
+    @property
+    def catalog(self) -> cls.ResourceCatalog: ...
+    @property
+    def discovery_attempted(self) -> asyncio.Event: ...
+    @property
+    def coalesce_stats(self) -> CoalesceStatsTable: ...
+    @property
+    def namespaces(self) -> NamespaceWatcher: ...
+    @property
+    def scopes(self) -> Mapping[str, Scope]: ...
+
+    def count_request(self, request_class: str) -> None: ...
+
+    async def wait_ready(self) -> bool: ...
 
 
 class Scope:
-    def __init__(self, name: str, proxy: ProxyServer) -> None:
+    def __init__(self, name: str, proxy: Worker) -> None:
         self.scope = name
         self._proxy = proxy
         sc = proxy.config.scope(name)
         assert sc is not None
-        sels, names = sc.enrollment(proxy.config.enrollment).selector_set()
-        always = frozenset(sc.enrollment(proxy.config.enrollment).always_enrolled)
-        self.enrollment = Enrollment(sels, always, names)
+        config = sc.enrollment(proxy.config.enrollment)
+        sels, names = config.selector_set()
+        self.enrollment = Enrollment(sels, frozenset(config.always_enrolled), names)
         self.last_flip_rv = 0
         """Invariant: >= the resourceVersion of every flip of this scope (informer.py)."""
         self.generation = 0
@@ -94,12 +124,8 @@ class Scope:
 
     def stale_resume(self, resource_version: str) -> bool:
         # As ProxyServer.stale_resume, with this scope's flips and served versions.
-        if resource_version and resource_version != "0":
-            try:
-                if int(resource_version) < self.last_flip_rv:
-                    return True
-            except ValueError:
-                return True
+        if resumes_before(resource_version, self.last_flip_rv):
+            return True
         gen = self.served.generation_of(resource_version)
         return gen is not None and gen < self.generation
 

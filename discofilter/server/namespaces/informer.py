@@ -53,11 +53,25 @@ def newest_flip(last_flip_rv: int, changes: list[EnrollmentChange], rv: str) -> 
         return FLIP_RV_UNKNOWN
 
 
+def resumes_before(resource_version: str, last_flip_rv: int) -> bool:
+    """True when a watch resuming from ``resource_version`` starts before ``last_flip_rv``."""
+    if not resource_version or resource_version == "0":
+        return False
+    try:
+        return int(resource_version) < last_flip_rv
+    except ValueError:
+        return True  # opaque version: cannot prove it is current, so relist (safe)
+
+
 class ScopeFeed(Protocol):
     """A named scope's view, fed by the one namespace watch (``server/scopes.py``)."""
 
     enrollment: Enrollment
     last_flip_rv: int
+
+    @property
+    def scope(self) -> str:
+        """The scope's name (for log lines)."""
 
     def apply_changes(self, changes: list[EnrollmentChange]) -> int:
         """End the scope's streams the flips leave inexact."""
@@ -109,12 +123,7 @@ class NamespaceWatcher:
         LIST, or a stream that ended before the flip), so it must relist (contract 3).
         Etcd-backed resourceVersions are integers; "" or "0" (start from now) never needs it.
         """
-        if not resource_version or resource_version == "0":
-            return False
-        try:
-            return int(resource_version) < self.last_flip_rv
-        except ValueError:
-            return True  # opaque version: cannot prove it is current, so relist (safe)
+        return resumes_before(resource_version, self.last_flip_rv)
 
     def hold_resumes(self) -> int:
         """Until ``stamp``: every resumed watch relists (a reload reads etcd's revision).
@@ -150,6 +159,12 @@ class NamespaceWatcher:
 
     def _apply_scope(self, scope: ScopeFeed, changes: list[EnrollmentChange], rv: str) -> None:
         scope.last_flip_rv = newest_flip(scope.last_flip_rv, changes, rv)
+        for ch in changes:
+            log.info(
+                "namespace enrollment changed",
+                extra={"namespace": ch.namespace, "enrolled": ch.enrolled, "term": ch.term,
+                       "scope": scope.scope},
+            )  # fmt: skip
         if changes:
             scope.apply_changes(changes)
 

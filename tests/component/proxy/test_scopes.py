@@ -62,6 +62,10 @@ async def test_each_scope_lists_only_its_namespaces_and_default_keeps_its_urls(s
         assert _pods((await get("/scopes/team-a/api/v1/pods"))[1]) == {"istio-system", "a1"}
         assert _pods((await get("/scopes/team-b/api/v1/pods"))[1]) == {"istio-system", "b1"}
         assert _pods((await get("/api/v1/pods"))[1]) == {"istio-system", "mesh-x"}
+        # The query (percent-encoded as the client sent it) survives the prefix strip.
+        srig.pod("labelled", "a1", app="web")
+        status, doc = await get("/scopes/team-a/api/v1/pods?labelSelector=app%3Dweb")
+        assert status == 200 and [i["metadata"]["name"] for i in doc["items"]] == ["labelled"]
         # A request naming one namespace passes through in a scope exactly as in the default
         # one (classify.py: the API server authorizes it; a scope is a view, not access control).
         status, doc = await get("/scopes/team-a/api/v1/namespaces/b1/pods")
