@@ -125,6 +125,38 @@ class EnrollmentConfig:
 
 
 @dataclass(frozen=True)
+class ScopeConfig:
+    """One named scope: its own selectors, reached at ``/scopes/<name>`` (docs/istio.md
+    "Scopes"). The top-level ``alwaysEnrolled`` and the safety list are added to every scope:
+    each control plane must see istio-system and the gateways' namespaces as well."""
+
+    name: str = ""
+    """DNS-1123 label; the path prefix ``/scopes/<name>`` of this scope's kubeconfig server."""
+    discovery_selectors: tuple[Mapping[str, Any], ...] | None = None
+    """Istio's meshConfig.discoverySelectors for this scope (None or [] = every namespace)."""
+    selectors: tuple[str, ...] = ()
+    """kubectl-syntax selectors, each an OR term; they replace ``discoverySelectors``."""
+    always_enrolled: tuple[str, ...] = ()
+    """Namespaces this scope enrolls whatever their labels (added to the top-level list)."""
+    mesh_config_from: str | None = None
+    """``configmap:NAMESPACE/NAME``: this scope's selectors read live from its istiod's mesh
+    ConfigMap, as the top-level ``meshConfigFrom`` does for the default scope (the scope's
+    ``discoverySelectors`` are then the fallback until a good value is read)."""
+
+    def enrollment(self, top: EnrollmentConfig) -> EnrollmentConfig:
+        """This scope's selectors as an ``EnrollmentConfig`` (with ``top``'s always-enrolled
+        names and safety list added)."""
+        return EnrollmentConfig(
+            discovery_selectors=self.discovery_selectors,
+            selectors=self.selectors,
+            always_enrolled=tuple(dict.fromkeys((*top.always_enrolled, *self.always_enrolled))),
+            exempt_resources=top.exempt_resources,
+            mesh_config_from=self.mesh_config_from,
+            safety_list=top.safety_list,
+        )
+
+
+@dataclass(frozen=True)
 class StreamsConfig:
     max_frame_bytes: int = 16 * 1024 * 1024
     """Largest single watch line/frame accepted from the upstream. etcd caps objects at ~1.5 MB;
@@ -176,6 +208,11 @@ class Config:
     churn_control: Mapping[str, Any] | None = None
     """The ``churnControl:`` section, handed to the coalesce package as is (None = defaults)."""
     admin: AdminConfig = field(default_factory=AdminConfig)
+    scopes: tuple[ScopeConfig, ...] = ()
+    """Named scopes besides the default one (today's URLs), each with its own selectors."""
+
+    def scope(self, name: str) -> ScopeConfig | None:
+        return next((s for s in self.scopes if s.name == name), None)
 
 
 # The enrollment keys sit at the top level of the file, as in Istio's meshConfig.
@@ -284,6 +321,7 @@ def load_config_text(text: str, source: str = "<config>") -> Config:
     groups: dict[str, Any] = {}
     enrollment: dict[str, Any] = {}
     churn: Mapping[str, Any] | None = None
+    scopes: tuple[ScopeConfig, ...] = ()
     for k_node, v_node in root.value:
         key = k_node.value
         if key in _SECTIONS:
@@ -304,8 +342,10 @@ def load_config_text(text: str, source: str = "<config>") -> Config:
             if churn is not None and not isinstance(churn, dict):
                 raise ConfigError(f"{_where(source, v_node)}: churnControl: expected a mapping")
             _check_churn_control(churn, v_node, source)
+        elif key == "scopes":
+            scopes = _scopes(v_node, source)
         else:
-            allowed = sorted([*_SECTIONS, *_TOP_LEVEL_ENROLLMENT, "churnControl"])
+            allowed = sorted([*_SECTIONS, *_TOP_LEVEL_ENROLLMENT, "churnControl", "scopes"])
             raise ConfigError(
                 f"{_where(source, k_node)}: {key}: unknown key (expected one of "
                 f"{', '.join(allowed)})"
@@ -317,17 +357,68 @@ def load_config_text(text: str, source: str = "<config>") -> Config:
         streams=groups.get("streams", StreamsConfig()),
         churn_control=churn,
         admin=groups.get("admin", AdminConfig()),
+        scopes=scopes,
     )
 
 
-def _check_discovery_selectors(node: yaml.Node, source: str) -> None:
+def _check_discovery_selectors(node: yaml.Node, source: str, prefix: str = "") -> None:
     if not isinstance(node, yaml.SequenceNode):
         return  # _convert already rejected it
     for i, item in enumerate(node.value):
         try:
-            selector_from_label_selector(_plain(item), f"discoverySelectors[{i}]")
+            selector_from_label_selector(_plain(item), f"{prefix}discoverySelectors[{i}]")
         except SelectorError as e:
             raise ConfigError(f"{_where(source, item)}: {e}") from e
+
+
+def _check_selectors(node: yaml.Node, source: str, prefix: str = "") -> None:
+    if not isinstance(node, yaml.SequenceNode):
+        return  # _convert already rejected it
+    for i, item in enumerate(node.value):
+        try:
+            parse_label_selector(item.value)
+        except SelectorError as e:
+            raise ConfigError(f"{_where(source, item)}: {prefix}selectors[{i}]: {e}") from e
+
+
+def _scopes(node: yaml.Node, source: str) -> tuple[ScopeConfig, ...]:
+    """The ``scopes:`` list: each item a mapping with a unique DNS-1123 ``name`` and at most
+    one selector source (``discoverySelectors``, ``selectors`` or ``meshConfigFrom``)."""
+    if not isinstance(node, yaml.SequenceNode):
+        raise ConfigError(f"{_where(source, node)}: scopes: expected a list of mappings")
+    out: list[ScopeConfig] = []
+    for i, item in enumerate(node.value):
+        prefix = f"scopes[{i}]."
+        values = _section(item, ScopeConfig, prefix, source)
+        for k_node, v_node in item.value:
+            if k_node.value == "discoverySelectors":
+                _check_discovery_selectors(v_node, source, prefix)
+            elif k_node.value == "selectors":
+                _check_selectors(v_node, source, prefix)
+        where = _where(source, item)
+        name = values.get("name")
+        if not name:
+            raise ConfigError(f"{where}: {prefix}name: required")
+        if not _DNS1123_LABEL.match(name) or len(name) > 63:
+            raise ConfigError(f"{where}: {prefix}name: {name!r} is not a DNS-1123 label")
+        if any(s.name == name for s in out):
+            raise ConfigError(f"{where}: {prefix}name: {name!r} is already a scope")
+        # Empty values are unset (what --print-config writes for them). As at the top level,
+        # discoverySelectors beside meshConfigFrom are its fallback; selectors replace both.
+        if values.get("selectors"):
+            for other in ("discovery_selectors", "mesh_config_from"):
+                if values.get(other):
+                    raise ConfigError(
+                        f"{where}: {prefix}selectors: a scope takes selectors or "
+                        f"{camel(other)}, not both"
+                    )
+        if values.get("mesh_config_from"):
+            try:
+                parse_ref(values["mesh_config_from"])
+            except ConfigError as e:
+                raise ConfigError(f"{where}: {prefix}meshConfigFrom: {e}") from e
+        out.append(ScopeConfig(**values))
+    return tuple(out)
 
 
 CHURN_KEYS = frozenset({"enabled", "rules"})
@@ -432,9 +523,16 @@ def check_security(config: Config) -> None:
     url = config.upstream.url
     if url and not url.startswith(("http://", "https://")):  # "" = unset (Helm values)
         raise ConfigError(f"upstream.url: {url!r} must start with http:// or https://")
-    for name in config.enrollment.always_enrolled:
-        if not _DNS1123_LABEL.match(name) or len(name) > 63:
-            raise ConfigError(f"alwaysEnrolled: {name!r} is not a valid namespace name")
+    for key, names in (
+        ("alwaysEnrolled", config.enrollment.always_enrolled),
+        *(
+            (f"scopes[{i}].alwaysEnrolled", sc.always_enrolled)
+            for i, sc in enumerate(config.scopes)
+        ),
+    ):
+        for name in names:
+            if not _DNS1123_LABEL.match(name) or len(name) > 63:
+                raise ConfigError(f"{key}: {name!r} is not a valid namespace name")
     for key in ("not_ready_wait_seconds",):
         if getattr(s, key) < 0:
             raise ConfigError(f"server.{camel(key)}: must be >= 0")
@@ -459,6 +557,8 @@ def check_security(config: Config) -> None:
                 "ConfigMap's discoverySelectors are the selectors"
             )
     config.enrollment.selector_set()  # raises SelectorError (a ConfigError) when invalid
+    for sc in config.scopes:
+        sc.enrollment(config.enrollment).selector_set()
 
 
 def _to_plain(obj: Any) -> Any:
@@ -482,4 +582,5 @@ def dump_config(config: Config) -> str:
     doc.update(_to_plain(config.enrollment))
     if config.churn_control is not None:
         doc["churnControl"] = _to_plain(config.churn_control)
+    doc["scopes"] = _to_plain(config.scopes)
     return yaml.safe_dump(doc, sort_keys=False)

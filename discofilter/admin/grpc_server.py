@@ -48,7 +48,11 @@ class AdminServicer(pb_grpc.AdminServicer):
     async def Status(
         self, request: pb.StatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.StatusResponse:
-        return messages.status_message(self._state, request.all_namespaces)
+        state = self._state.scoped(request.scope)
+        if state is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no scope named {request.scope!r}")
+            raise AssertionError("unreachable: abort raises")
+        return messages.status_message(state, request.all_namespaces, request.scope)
 
     async def WatchDecisions(
         self, request: pb.WatchDecisionsRequest, context: grpc.aio.ServicerContext

@@ -13,7 +13,8 @@ forwards every path to kube-apiserver (which has its own ``/healthz``).
 * ``/metrics`` — Prometheus text format from the proxy's own registry.
 * ``/debug/enrollment`` — JSON: selectors in effect and every namespace with its labels, whether
   it is enrolled and the term that matched, and its recent churn. ``?enrolled=true|false``
-  filters.
+  filters; ``?scope=NAME`` shows that scope's view (``scope`` in the answer; an unknown scope
+  is a 404).
 """
 
 from __future__ import annotations
@@ -76,12 +77,16 @@ def _bool_query(value: str | None) -> bool | None:
 
 
 async def _debug_enrollment(request: web.Request) -> web.Response:
-    state = request.app[STATE_KEY]
+    name = request.query.get("scope", "")
+    state = request.app[STATE_KEY].scoped(name)
+    if state is None:
+        raise web.HTTPNotFound(text=f"no scope named {name[:63]!r}\n")
     want = _bool_query(request.query.get("enrolled"))
     info = state.info()
     churn = state.churn()
     namespaces = state.namespaces()
     body: dict[str, Any] = {
+        "scope": name,
         "selectors": list(info.selectors),
         "selectAll": state.selector_set() is None,
         "selectorsSource": source_json(info.selectors_source),

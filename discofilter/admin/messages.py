@@ -68,7 +68,7 @@ def kind_counters(c: KindCounters) -> pb.KindCounters:
     return _copied(pb.KindCounters, c)
 
 
-def status_message(state: AdminState, all_namespaces: bool) -> pb.StatusResponse:
+def status_message(state: AdminState, all_namespaces: bool, scope: str = "") -> pb.StatusResponse:
     info = state.info()
     ready = state.readiness()
     namespaces: Sequence[NamespaceView] = state.namespaces()
@@ -76,6 +76,7 @@ def status_message(state: AdminState, all_namespaces: bool) -> pb.StatusResponse
     shown = [ns for ns in namespaces if all_namespaces or ns.enrolled]
     return pb.StatusResponse(
         version=info.version,
+        scope=scope,
         started_at=timestamp(info.started_at),
         upstream_reachable=ready.upstream_reachable,
         namespaces_synced=ready.namespaces_synced,

@@ -119,3 +119,6 @@ class AdminState(Protocol):
 
     def decisions(self) -> DecisionSampler:
         """The sampled decision feed."""
+
+    def scoped(self, scope: str) -> AdminState | None:
+        """The same view of the named scope ("" = the default one); None when there is none."""

@@ -8,7 +8,7 @@ closed or open, as of its last chunk); the coalescing counters from the kind's s
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from discofilter import __version__
@@ -19,6 +19,7 @@ from discofilter.admin.state import (
     Readiness,
     StreamView,
 )
+from discofilter.filter.enrollment import Enrollment
 from discofilter.filter.selectors import SelectorSet
 from discofilter.telemetry.counters import KindCounters
 from discofilter.telemetry.decisions import DecisionSampler
@@ -29,29 +30,60 @@ if TYPE_CHECKING:
 _STREAM_FIELDS = ("events_in", "events_out", "bytes_in", "bytes_out", "slow_client_closures")
 
 
+class _ScopeSource:
+    def __init__(self, status: Callable[[str], object], scope: str) -> None:
+        self._status = status
+        self._scope = scope
+
+    def status(self) -> object:
+        return self._status(self._scope)
+
+
 class ProxyAdminState:
-    def __init__(self, proxy: ProxyServer, source: SelectorSourceView | None = None) -> None:
+    def __init__(
+        self, proxy: ProxyServer, source: SelectorSourceView | None = None, scope: str = ""
+    ) -> None:
         self.proxy = proxy
         self.source = source
         """The live selectors' source (``meshConfigFrom``); None: the config file and flags."""
+        self.scope = scope
+        """The scope this view shows ("" = the default scope)."""
         self.started_at = time.time()
 
+    def scoped(self, scope: str) -> ProxyAdminState | None:
+        if scope == self.scope:
+            return self
+        if scope and scope not in self.proxy.scopes:
+            return None
+        source = self.source
+        if scope:
+            # A scope's own meshConfigFrom (``EnrollmentSources.scope_status``), else "config".
+            status = getattr(self.source, "scope_status", None)
+            source = _ScopeSource(status, scope) if status is not None else None
+        view = ProxyAdminState(self.proxy, source, scope)
+        view.started_at = self.started_at
+        return view
+
+    @property
+    def _enrollment(self) -> Enrollment:
+        return self.proxy.scopes[self.scope].enrollment if self.scope else self.proxy.enrollment
+
     def info(self) -> ProcessInfo:
-        sels = self.proxy.enrollment.selectors
+        sels = self._enrollment.selectors
         src = self.source.status() if self.source is not None else None
         return ProcessInfo(
             version=__version__,
             started_at=self.started_at,
             selectors=tuple(str(s) for s in sels.selectors) if sels is not None else (),
-            always_enrolled=self.proxy.enrollment.always_enrolled,
+            always_enrolled=self._enrollment.always_enrolled,
             selectors_source=source_info(src),
         )
 
     def selector_set(self) -> SelectorSet | None:
-        return self.proxy.enrollment.selectors
+        return self._enrollment.selectors
 
     def namespaces(self) -> Sequence[NamespaceView]:
-        e = self.proxy.enrollment
+        e = self._enrollment
         known = dict(e.namespaces())
         out = []
         for name in sorted(set(known) | e.always_enrolled):
@@ -67,7 +99,7 @@ class ProxyAdminState:
                 verb="watch", content_type=s.content_type, opened_at=s.opened_at,
                 events_in=s.events_in, events_out=s.events_out,
             )
-            for s in self.proxy.registry.streams()
+            for s in self.proxy.registry.streams(self.scope)
         ]  # fmt: skip
 
     def counters(self) -> Sequence[KindCounters]:

@@ -27,6 +27,7 @@ from discofilter.metrics import Metrics
 from discofilter.server.front.handler import make_app
 from discofilter.server.namespaces.informer import NamespaceWatcher
 from discofilter.server.namespaces.served import ServedVersions
+from discofilter.server.scopes import Scope
 from discofilter.server.streams.pump import Stage, StreamTelemetry
 from discofilter.server.streams.registry import StreamRegistry
 from discofilter.server.streams.stages import stage_factory
@@ -67,12 +68,17 @@ class ProxyServer:
             upstream, self.enrollment, self.apply_enrollment_changes, self.clock
         )
         self.coalesce_stats = CoalesceStatsTable()
+        self.scope = ""
+        """This is the default scope's context; the named ones are ``scopes``."""
         if metrics is not None:
             metrics.watch_coalesce(self.coalesce_stats)  # discofilter_coalesce_* per kind
         self.stage_factory: StageFactory = stage_factory(
             config.churn_control, self.enrollment, self.coalesce_stats
         )
         """Builds the coalescing stage of a new watch stream (None = no coalescing)."""
+        self.scopes: dict[str, Scope] = {s.name: Scope(s.name, self) for s in config.scopes}
+        """Named scopes (``/scopes/<name>``), each fed by the one namespace watch."""
+        self.namespaces.scopes = list(self.scopes.values())
         self.discovered = False
         self.discovery_attempted = asyncio.Event()
         """Set after the first discovery attempt (success or failure)."""
@@ -125,6 +131,9 @@ class ProxyServer:
         return changes
 
     # --- what the HTTP front reads (front.context.ProxyContext) ---------------------------------
+
+    def scope_named(self, name: str) -> Scope | None:
+        return self.scopes.get(name)
 
     def count_request(self, request_class: str) -> None:
         self.requests_by_class[request_class] = self.requests_by_class.get(request_class, 0) + 1

@@ -64,6 +64,7 @@ from discofilter.tasks import BackgroundTasks
 
 if TYPE_CHECKING:
     from discofilter.server.proxy import ProxyServer
+    from discofilter.server.scopes import Scope
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,35 @@ def restart_only_changes(running: Config, new: Config) -> list[str]:
                 out.append(f"{group}.{camel(f.name)}")
     if running.enrollment.exempt_resources != new.enrollment.exempt_resources:
         out.append("exemptResources")
+    if [s.name for s in running.scopes] != [s.name for s in new.scopes]:
+        out.append("scopes")  # which scopes exist (their selectors reload live)
     return out
+
+
+def reconfigure_scopes(
+    proxy: ProxyServer, new: Config
+) -> tuple[dict[Scope, list[EnrollmentChange]], bool]:
+    """Switch every running scope to ``new``'s selectors for it (and the top-level
+    always-enrolled names and safety list); return each scope's flips, and whether a scope
+    switched between "every namespace" and selectors (a stamp is then needed as well)."""
+    out: dict[Scope, list[EnrollmentChange]] = {}
+    toggled = False
+    for scope in proxy.scopes.values():
+        sc = new.scope(scope.scope)
+        if sc is None:
+            continue  # removed from the file: kept until restart (restart_only_changes)
+        enrollment = sc.enrollment(new.enrollment)
+        selectors, names = enrollment.selector_set()
+        toggled |= (scope.enrollment.selectors is None) != (selectors is None)
+        changes = scope.enrollment.reconfigure(
+            selectors, frozenset(enrollment.always_enrolled), names
+        )
+        changes += stream_changes(proxy.registry.streams(scope.scope), scope.enrollment, changes)
+        scope.stage_factory = stage_factory(
+            new.churn_control, scope.enrollment, proxy.coalesce_stats
+        )
+        out[scope] = changes
+    return out, toggled
 
 
 def stream_changes(
@@ -284,13 +313,16 @@ class ConfigReloader:
         all_before = proxy.enrollment.selectors is None
         changes = proxy.apply_reload(
             new, selectors, names, factory,
-            lambda known: stream_changes(proxy.registry.streams(), proxy.enrollment, known),
+            lambda known: stream_changes(proxy.registry.streams(""), proxy.enrollment, known),
         )  # fmt: skip
+        scoped, toggled = reconfigure_scopes(proxy, new)
         stamp = 0
         ended = 0
-        if changes or all_before != (selectors is None):
+        if changes or all_before != (selectors is None) or toggled or any(scoped.values()):
             held = proxy.namespaces.hold_resumes()  # every resume relists until stamped
             ended = proxy.apply_enrollment_changes(changes)
+            for scope, scope_changes in scoped.items():
+                ended += scope.apply_changes(scope_changes)
             # 3. Stamp: etcd's revision now bounds every state served under the old view.
             stamp = await self._current_revision() + 1
             proxy.namespaces.stamp(held, stamp)

@@ -24,6 +24,10 @@ Policy:
   or missing one leaves the config file's ``discoverySelectors`` (the fallback) in effect, with
   the same log, metric and Event. An unreachable API server is retried for ``first_read``'s
   ``timeout`` (30 s), then ``serve`` exits (the pod restarts, visibly).
+* **Per scope.** A scope's own ``meshConfigFrom`` is one more source with ``scope`` set: its
+  ``overlay`` writes that scope's ``discoverySelectors`` (its own are the fallback), and the
+  sources share one ``SourceMetrics`` (``discofilter_enrollment_source_healthy{source}`` has one
+  child per ConfigMap).
 """
 
 from __future__ import annotations
@@ -121,12 +125,16 @@ class MeshConfigSource:
         clock: Clock,
         metrics: Metrics | None = None,
         events: EventRecorder | None = None,
+        scope: str = "",
+        source_metrics: SourceMetrics | None = None,
     ) -> None:
         self.ref = ref
         self.upstream = upstream
         self.clock = clock
         self.events = events
-        self.metrics = SourceMetrics(metrics)
+        self.scope = scope
+        """The scope whose selectors this source gives ("" = the default scope)."""
+        self.metrics = source_metrics or SourceMetrics(metrics)
         self.selectors: MeshSelectors | None = None
         self._status = SourceStatus(str(ref), healthy=False, error="not read yet")
         self._apply: Callable[[str], Coroutine[Any, Any, object]] | None = None
@@ -141,6 +149,8 @@ class MeshConfigSource:
 
     def overlay(self, config: Config) -> Config:
         """``config`` with the mesh value's selectors in effect (unchanged before a good read)."""
+        if self.scope:
+            return self._overlay_scope(config)
         if config.enrollment.mesh_config_from not in (None, str(self.ref)):
             log.warning(
                 "config change ignored until restart",
@@ -155,6 +165,24 @@ class MeshConfigSource:
             mesh_config_from=str(self.ref),
         )
         return dataclasses.replace(config, enrollment=enrollment)
+
+    def _overlay_scope(self, config: Config) -> Config:
+        scope = config.scope(self.scope)
+        if scope is None or scope.mesh_config_from not in (None, str(self.ref)):
+            log.warning(
+                "config change ignored until restart",
+                extra={"key": f"scopes[{self.scope}].meshConfigFrom", "running": str(self.ref)},
+            )
+        if scope is None or self.selectors is None:
+            return config
+        new = dataclasses.replace(
+            scope,
+            discovery_selectors=self.selectors.selectors or None,
+            selectors=(),
+            mesh_config_from=str(self.ref),
+        )
+        scopes = tuple(new if s.name == self.scope else s for s in config.scopes)
+        return dataclasses.replace(config, scopes=scopes)
 
     def wrap(self, load: Callable[[], Config]) -> Callable[[], Config]:
         """A config loader (file + flags) whose result carries the mesh value's selectors."""

@@ -17,7 +17,7 @@ from discofilter.clock import Clock
 from discofilter.config import Config
 from discofilter.istio.meshconfig import parse_ref
 from discofilter.sources.events import EventRecorder
-from discofilter.sources.mesh_source import MeshConfigSource, SourceStatus
+from discofilter.sources.mesh_source import MeshConfigSource, SourceMetrics, SourceStatus
 from discofilter.sources.safety_source import SafetySource
 from discofilter.upstream.client import Upstream
 from discofilter.upstream.target import UpstreamTarget
@@ -28,15 +28,24 @@ if TYPE_CHECKING:
 
 class EnrollmentSources:
     def __init__(
-        self, upstream: Upstream, mesh: MeshConfigSource | None, safety: SafetySource | None
+        self,
+        upstream: Upstream,
+        mesh: MeshConfigSource | None,
+        safety: SafetySource | None,
+        scoped: dict[str, MeshConfigSource] | None = None,
     ) -> None:
         self.upstream = upstream
         self.mesh = mesh
         self.safety = safety
+        self.scoped = scoped or {}
+        """Scope name -> the source of that scope's ``meshConfigFrom``."""
+
+    def _meshes(self) -> list[MeshConfigSource]:
+        return [*([self.mesh] if self.mesh is not None else []), *self.scoped.values()]
 
     def overlay(self, config: Config) -> Config:
-        if self.mesh is not None:
-            config = self.mesh.overlay(config)
+        for mesh in self._meshes():
+            config = mesh.overlay(config)
         if self.safety is not None:
             config = self.safety.overlay(config)
         return config
@@ -48,15 +57,20 @@ class EnrollmentSources:
         """The selectors' source for the admin APIs (``config`` without meshConfigFrom)."""
         return self.mesh.status() if self.mesh is not None else SourceStatus("config")
 
+    def scope_status(self, scope: str) -> SourceStatus:
+        """The named scope's selectors' source (``config`` without its own meshConfigFrom)."""
+        mesh = self.scoped.get(scope)
+        return mesh.status() if mesh is not None else SourceStatus("config")
+
     def start(self, reload: Callable[[str], Coroutine[Any, Any, object]]) -> None:
-        if self.mesh is not None:
-            self.mesh.start(reload)
+        for mesh in self._meshes():
+            mesh.start(reload)
         if self.safety is not None:
             self.safety.start(reload)
 
     async def stop(self) -> None:
-        if self.mesh is not None:
-            await self.mesh.stop()
+        for mesh in self._meshes():
+            await mesh.stop()
         if self.safety is not None:
             await self.safety.stop()
         await self.upstream.close()
@@ -67,16 +81,29 @@ async def open_sources(
 ) -> EnrollmentSources | None:
     """The configured sources, each read once; None when there are none."""
     e = config.enrollment
-    if not e.mesh_config_from and not e.safety_list:
+    in_scopes = [s for s in config.scopes if s.mesh_config_from]
+    if not e.mesh_config_from and not e.safety_list and not in_scopes:
         return None
     upstream = Upstream(target, config.upstream.connect_timeout_seconds)
     await upstream.start()
     try:
         mesh = None
+        # One set of families for every mesh source (a registry takes a name once).
+        shared = SourceMetrics(metrics) if e.mesh_config_from or in_scopes else None
         if e.mesh_config_from:
             ref = parse_ref(e.mesh_config_from)
-            mesh = MeshConfigSource(ref, upstream, clock, metrics, EventRecorder(upstream))
+            mesh = MeshConfigSource(
+                ref, upstream, clock, metrics, EventRecorder(upstream), source_metrics=shared
+            )
             await mesh.first_read()
+        scoped: dict[str, MeshConfigSource] = {}
+        for sc in in_scopes:
+            assert sc.mesh_config_from is not None
+            scoped[sc.name] = MeshConfigSource(
+                parse_ref(sc.mesh_config_from), upstream, clock, None, EventRecorder(upstream),
+                scope=sc.name, source_metrics=shared,
+            )  # fmt: skip
+            await scoped[sc.name].first_read()
         safety = None
         if e.safety_list:
             safety = SafetySource(upstream, clock, metrics)
@@ -84,4 +111,4 @@ async def open_sources(
     except BaseException:
         await upstream.close()
         raise
-    return EnrollmentSources(upstream, mesh, safety)
+    return EnrollmentSources(upstream, mesh, safety, scoped)

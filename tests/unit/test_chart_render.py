@@ -263,6 +263,27 @@ def test_mesh_config_from_grants_only_that_configmap() -> None:
     assert "Role" not in {o["kind"] for o in render("discofilter")}
 
 
+def test_scopes_mesh_config_from_grants_each_configmap() -> None:
+    objs = render(
+        "discofilter", "config.meshConfigFrom=configmap:istio-system/istio",
+        "config.scopes[0].name=team-b",
+        "config.scopes[0].meshConfigFrom=configmap:istio-b/istio-b1",
+        "config.scopes[1].name=team-c", "config.scopes[1].selectors[0]=mesh=c",
+    )  # fmt: skip
+    validate(objs)
+    roles = {o["metadata"]["name"]: o for o in objs if o["kind"] == "Role"}
+    assert set(roles) == {"df-discofilter-mesh-config", "df-discofilter-mesh-config-team-b"}
+    b = roles["df-discofilter-mesh-config-team-b"]
+    assert b["metadata"]["namespace"] == "istio-b"
+    assert b["rules"][0]["resourceNames"] == ["istio-b1"]
+    binding = by_kind(objs, "RoleBinding", "df-discofilter-mesh-config-team-b")
+    assert binding["roleRef"]["name"] == "df-discofilter-mesh-config-team-b"
+    config = load_config_text(by_kind(objs, "ConfigMap")["data"]["config.yaml"], "config.yaml")
+    assert [(s.name, s.mesh_config_from) for s in config.scopes] == [
+        ("team-b", "configmap:istio-b/istio-b1"), ("team-c", None)
+    ]  # fmt: skip
+
+
 OPERATOR = (
     "podMonitor.enabled=true",
     "prometheusRule.enabled=true",

@@ -31,6 +31,7 @@ TOP_LEVEL = {
     "meshConfigFrom",
     "safetyList",
     "churnControl",
+    "scopes",
 }
 # Values the chart fills in by install mode (documented in values.yaml); "" means "chart decides".
 CHART_DECIDES = {("server", "listen"), ("admin", "listen"), ("admin", "grpc_listen")}
@@ -101,7 +102,9 @@ def test_values_config_mirrors_config_dataclasses() -> None:
         assert set(config[group]) == want, f"config.{group} keys differ from {cls.__name__}"
     enrollment = {cfgmod.camel(f.name) for f in dataclasses.fields(cfgmod.EnrollmentConfig)}
     assert set(config) == set(GROUPS) | TOP_LEVEL
-    assert enrollment | {"churnControl"} == TOP_LEVEL
+    assert enrollment | {"churnControl", "scopes"} == TOP_LEVEL
+    scope = SCHEMA["properties"]["config"]["properties"]["scopes"]["items"]["properties"]
+    assert set(scope) == {cfgmod.camel(f.name) for f in dataclasses.fields(cfgmod.ScopeConfig)}
 
 
 def test_values_config_defaults_equal_config_defaults() -> None:
@@ -170,3 +173,16 @@ def test_template_actions_are_balanced() -> None:
     closing = re.compile(r"\{\{-?\s*end\s*-?\}\}")
     for name, text in _templates().items():
         assert len(opening.findall(text)) == len(closing.findall(text)), name
+
+
+def test_scopes_values_validate_and_load() -> None:
+    scopes = [
+        {"name": "team-a", "discoverySelectors": [{"matchLabels": {"mesh": "a"}}]},
+        {"name": "team-b", "selectors": ["mesh=b"], "alwaysEnrolled": ["istio-b"]},
+    ]
+    assert not [e.message for e in _validator().iter_errors(_with("config.scopes", scopes))]
+    for bad in ([{"name": "Team_A"}], [{"discoverySelectors": []}], [{"name": "a", "x": 1}]):
+        assert list(_validator().iter_errors(_with("config.scopes", bad))), bad
+    # What the chart writes to config.yaml is what the binary loads.
+    loaded = cfgmod.load_config_text(yaml.safe_dump({"scopes": scopes}), "values")
+    assert [s.name for s in loaded.scopes] == ["team-a", "team-b"]

@@ -18,16 +18,37 @@ from discofilter.upstream.client import Upstream
 
 
 class ProxyContext(Protocol):
-    config: Config
-    """The config in effect (a reload replaces it; read it per request)."""
-    upstream: Upstream
-    clock: Clock
-    registry: StreamRegistry
-    """The open filtered watch streams and their per-kind totals."""
-    telemetry: StreamTelemetry
-    catalog: ResourceCatalog
-    discovery_attempted: asyncio.Event
-    """Set after the first API discovery attempt (success or failure)."""
+    # Read-only members: a named scope (``server/scopes.py``) lends the worker's own.
+    @property
+    def config(self) -> Config:
+        """The config in effect (a reload replaces it; read it per request)."""
+
+    @property
+    def upstream(self) -> Upstream: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def registry(self) -> StreamRegistry:
+        """The open filtered watch streams and their per-kind totals."""
+
+    @property
+    def telemetry(self) -> StreamTelemetry: ...
+
+    @property
+    def catalog(self) -> ResourceCatalog: ...
+
+    @property
+    def discovery_attempted(self) -> asyncio.Event:
+        """Set after the first API discovery attempt (success or failure)."""
+
+    @property
+    def scope(self) -> str:
+        """The scope this context serves ("" = the default scope, today's URLs)."""
+
+    def scope_named(self, name: str) -> ProxyContext | None:
+        """The context of the named scope (``/scopes/<name>``), None when none is configured."""
 
     def count_request(self, request_class: str) -> None:
         """One request classified as ``request_class`` (``PassThrough``, ``FilteredList``...)."""

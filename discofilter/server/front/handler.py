@@ -13,6 +13,12 @@ namespace LIST, then get ``503`` with ``Retry-After: 1`` (client-go retries it).
 instead of failing at once hides a proxy restart from istiod; failing rather than passing
 unfiltered keeps non-enrolled objects out (fail closed). Pass-through requests never wait.
 
+Scopes: a path under ``/scopes/<name>`` is served by that scope's context (its own enrollment
+view) with the prefix stripped, so classification and the upstream see today's paths; an
+unknown scope is a ``404`` Status, never the default scope (that would widen a misconfigured
+istiod's view). The prefix is stripped once: ``/scopes/a/scopes/b`` goes upstream as
+``/scopes/b`` (which the API server answers 404).
+
 Credentials (contract 5): the caller's ``Authorization`` and ``Impersonate-*`` headers go
 upstream unchanged on the caller session; the proxy's identity is used for its own traffic, and
 for callers *without* Authorization only in sidecar mode (then ``Impersonate-*`` is dropped).
@@ -25,6 +31,7 @@ import logging
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from yarl import URL
 
 from discofilter import classify as cls
 from discofilter.errors import UpstreamError
@@ -82,7 +89,33 @@ async def _classify(proxy: ProxyContext, request: web.Request) -> cls.Classified
     return c
 
 
+SCOPE_PREFIX = "/scopes/"
+
+
+def _scoped(
+    proxy: ProxyContext, request: web.Request
+) -> tuple[ProxyContext, web.Request] | web.StreamResponse:
+    """The scope's context and the request without ``/scopes/<name>``, or a 404 Status."""
+    raw = request.raw_path
+    if not raw.startswith(SCOPE_PREFIX):
+        return proxy, request
+    rest = raw[len(SCOPE_PREFIX) :]
+    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    name, tail = rest[:cut], rest[cut:]
+    scope = proxy.scope_named(name)
+    if scope is None:
+        return status_response(404, f"discofilter has no scope named {name[:63]!r}")
+    if not tail.startswith("/"):
+        tail = "/" + tail
+    # encoded=True: the client's own percent-encoding goes upstream unchanged.
+    return scope, request.clone(rel_url=URL(tail, encoded=True))
+
+
 async def handle(proxy: ProxyContext, request: web.Request) -> web.StreamResponse:
+    scoped = _scoped(proxy, request)
+    if isinstance(scoped, web.StreamResponse):
+        return scoped
+    proxy, request = scoped
     c = await _classify(proxy, request)
     if c is None:
         return status_response(

@@ -146,6 +146,7 @@ def _pump(
         remote=str(request.remote),
         opened_at=time.time(),
         resumed_from=resumed_from(request, c.send_initial_events),
+        scope=proxy.scope,
     )
     tele = proxy.telemetry
     return WatchPump(

@@ -11,6 +11,8 @@ Structure follows client-go's Reflector: ``run`` is the retry loop, ``list_once`
   can interleave between a flip and the streams it ends.
 * ``ready`` is set after the first successful LIST and stays set: later outages leave the view
   stale but consistent, which is what an informer gives istiod as well.
+* Named scopes (``server/scopes.py``) are fed by the same LIST and events: each ``ScopeFeed``
+  has its own ``Enrollment`` and flip stamp, and gets only its own flips.
 Failures back off 0.2 s doubling to 10 s (injected clock).
 """
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import orjson
@@ -39,6 +41,40 @@ PAGE_SIZE = 500
 FLIP_RV_UNKNOWN = 1 << 62
 WATCH_TIMEOUT_SECONDS = 300  # client-go uses 5-10 min random; the server may end it sooner
 _ACCEPT = {"Accept": "application/json"}
+
+
+def newest_flip(last_flip_rv: int, changes: list[EnrollmentChange], rv: str) -> int:
+    """The flip stamp after ``changes`` came at ``rv`` (contract 3: resumes below it relist)."""
+    if not changes:
+        return last_flip_rv
+    try:
+        return max(last_flip_rv, int(rv))
+    except ValueError:
+        return FLIP_RV_UNKNOWN
+
+
+def resumes_before(resource_version: str, last_flip_rv: int) -> bool:
+    """True when a watch resuming from ``resource_version`` starts before ``last_flip_rv``."""
+    if not resource_version or resource_version == "0":
+        return False
+    try:
+        return int(resource_version) < last_flip_rv
+    except ValueError:
+        return True  # opaque version: cannot prove it is current, so relist (safe)
+
+
+class ScopeFeed(Protocol):
+    """A named scope's view, fed by the one namespace watch (``server/scopes.py``)."""
+
+    enrollment: Enrollment
+    last_flip_rv: int
+
+    @property
+    def scope(self) -> str:
+        """The scope's name (for log lines)."""
+
+    def apply_changes(self, changes: list[EnrollmentChange]) -> int:
+        """End the scope's streams the flips leave inexact."""
 
 
 class _Expired(Exception):
@@ -77,6 +113,9 @@ class NamespaceWatcher:
         """Namespace -> the resourceVersion of its ADDED event on our watch; 0 for namespaces
         first seen in a LIST (created at some unknown, older version). Streams use it to know
         whether a joining namespace may hold objects their client's LIST filtered out."""
+        self.scopes: list[ScopeFeed] = []
+        """Named scopes fed by this watch besides ``enrollment`` (the default scope)."""
+        self._scopes_held: list[int] = []
 
     def resumes_before_flip(self, resource_version: str) -> bool:
         """True when a watch resuming from ``resource_version`` starts before the newest
@@ -84,33 +123,32 @@ class NamespaceWatcher:
         LIST, or a stream that ended before the flip), so it must relist (contract 3).
         Etcd-backed resourceVersions are integers; "" or "0" (start from now) never needs it.
         """
-        if not resource_version or resource_version == "0":
-            return False
-        try:
-            return int(resource_version) < self.last_flip_rv
-        except ValueError:
-            return True  # opaque version: cannot prove it is current, so relist (safe)
+        return resumes_before(resource_version, self.last_flip_rv)
 
     def hold_resumes(self) -> int:
         """Until ``stamp``: every resumed watch relists (a reload reads etcd's revision).
         Returns the flip version to pass back to ``stamp``."""
         before = self.last_flip_rv
         self.last_flip_rv = FLIP_RV_UNKNOWN
+        # A reload may flip any scope (the top-level alwaysEnrolled and safety list are in each).
+        self._scopes_held = [scope.last_flip_rv for scope in self.scopes]
+        for scope in self.scopes:
+            scope.last_flip_rv = FLIP_RV_UNKNOWN
         return before
 
     def stamp(self, before: int, stamp: int) -> None:
         """End ``hold_resumes``: watches resuming from below ``stamp`` (and below every flip
         seen since, including the namespace watch's own version) relist."""
         self.last_flip_rv = max(before, stamp, rv_int(self.resource_version, 0))
+        held = self._scopes_held or [0] * len(self.scopes)
+        for scope, scope_before in zip(self.scopes, held, strict=True):
+            scope.last_flip_rv = max(scope_before, stamp, rv_int(self.resource_version, 0))
+        self._scopes_held = []
 
     def _apply(self, changes: list[EnrollmentChange], rv: str) -> None:
-        if changes:
-            # Remember the newest flip's resourceVersion: a watch resuming from an older one
-            # was filtered under the old enrollment and must relist (``resumes_before_flip``).
-            try:
-                self.last_flip_rv = max(self.last_flip_rv, int(rv))
-            except ValueError:
-                self.last_flip_rv = FLIP_RV_UNKNOWN
+        # Remember the newest flip's resourceVersion: a watch resuming from an older one
+        # was filtered under the old enrollment and must relist (``resumes_before_flip``).
+        self.last_flip_rv = newest_flip(self.last_flip_rv, changes, rv)
         for ch in changes:
             log.info(
                 "namespace enrollment changed",
@@ -118,6 +156,17 @@ class NamespaceWatcher:
             )
         if changes:
             self.on_changes(changes)
+
+    def _apply_scope(self, scope: ScopeFeed, changes: list[EnrollmentChange], rv: str) -> None:
+        scope.last_flip_rv = newest_flip(scope.last_flip_rv, changes, rv)
+        for ch in changes:
+            log.info(
+                "namespace enrollment changed",
+                extra={"namespace": ch.namespace, "enrolled": ch.enrolled, "term": ch.term,
+                       "scope": scope.scope},
+            )  # fmt: skip
+        if changes:
+            scope.apply_changes(changes)
 
     async def list_once(self) -> str:
         names: dict[str, dict[str, str]] = {}
@@ -146,6 +195,8 @@ class NamespaceWatcher:
                 break
         self.created_rv = {n: self.created_rv.get(n, 0) for n in names}
         self._apply(self.enrollment.sync(names), rv)
+        for scope in self.scopes:
+            self._apply_scope(scope, scope.enrollment.sync(names), rv)
         self.lists += 1
         self.last_ok_after_error = True
         self.resource_version = rv
@@ -177,11 +228,17 @@ class NamespaceWatcher:
                 self.created_rv[name] = rv_int(rv, 0) if typ == "ADDED" else 0
             change = self.enrollment.apply_namespace(name, labels)
             self._apply([change] if change else [], str(rv))
+            for scope in self.scopes:
+                change = scope.enrollment.apply_namespace(name, labels)
+                self._apply_scope(scope, [change] if change else [], str(rv))
         elif typ == "DELETED":
             name, _ = _labels(obj)
             self.created_rv.pop(name, None)
             change = self.enrollment.remove_namespace(name)
             self._apply([change] if change else [], str(rv))
+            for scope in self.scopes:
+                change = scope.enrollment.remove_namespace(name)
+                self._apply_scope(scope, [change] if change else [], str(rv))
         if rv:
             self.resource_version = str(rv)
 

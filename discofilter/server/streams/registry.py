@@ -73,6 +73,9 @@ class WatchStream:
     user_agent: str = ""
     remote: str = ""
     opened_at: float = 0.0
+    scope: str = ""
+    """The scope the client reached (``/scopes/<name>``); "" = the default scope. Only that
+    scope's enrollment flips end the stream."""
     id: int = field(default_factory=lambda: next(_ids))
     delivered_ns: set[str] = field(default_factory=set)
     """Invariant: every namespace of an event this stream wrote to its client."""
@@ -160,19 +163,24 @@ class StreamRegistry:
     def __len__(self) -> int:
         return len(self._streams)
 
-    def streams(self) -> list[WatchStream]:
-        return list(self._streams.values())
+    def streams(self, scope: str | None = None) -> list[WatchStream]:
+        """The open streams (of ``scope`` only, when given; "" = the default scope)."""
+        return [s for s in self._streams.values() if scope is None or s.scope == scope]
 
     def apply_changes(
-        self, changes: Iterable[EnrollmentChange], created_rv: Callable[[str], int] | None = None
+        self,
+        changes: Iterable[EnrollmentChange],
+        created_rv: Callable[[str], int] | None = None,
+        scope: str = "",
     ) -> int:
-        """End every stream an enrollment change affects; return how many were ended.
+        """End every stream of ``scope`` an enrollment change of that scope affects; return
+        how many were ended.
 
         ``created_rv(namespace)`` gives the namespace's creation resourceVersion (0 = unknown)."""
         ended = 0
         for change in changes:
             born = created_rv(change.namespace) if created_rv is not None else 0
-            for s in list(self._streams.values()):
+            for s in self.streams(scope):
                 if s.expired is None and s.affected_by(change, born):
                     verb = "joined" if change.enrolled else "left"
                     s.expire(f"namespace {change.namespace} {verb} the mesh")

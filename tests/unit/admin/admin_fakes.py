@@ -71,6 +71,9 @@ class FakeAdminState:
     def decisions(self) -> DecisionSampler:
         return self.sampler
 
+    def scoped(self, scope: str) -> FakeAdminState | None:
+        return self if scope == "" else None
+
 
 def sample_state() -> FakeAdminState:
     return FakeAdminState(

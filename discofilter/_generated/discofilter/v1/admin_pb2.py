@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x64iscofilter/v1/admin.proto\x12\x0e\x64iscofilter.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\'\n\rStatusRequest\x12\x16\n\x0e\x61ll_namespaces\x18\x01 \x01(\x08\"\xe8\x03\n\x0eStatusResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12.\n\nstarted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x12upstream_reachable\x18\x03 \x01(\x08\x12\x19\n\x11namespaces_synced\x18\x04 \x01(\x08\x12\x18\n\x10not_ready_reason\x18\x05 \x01(\t\x12\x11\n\tselectors\x18\x06 \x03(\t\x12\x12\n\nselect_all\x18\x07 \x01(\x08\x12\x17\n\x0f\x61lways_enrolled\x18\x08 \x03(\t\x12\x33\n\nnamespaces\x18\t \x03(\x0b\x32\x1f.discofilter.v1.NamespaceStatus\x12\x18\n\x10namespaces_total\x18\n \x01(\r\x12\x1b\n\x13namespaces_enrolled\x18\x0b \x01(\r\x12-\n\x07streams\x18\x0c \x03(\x0b\x32\x1c.discofilter.v1.StreamStatus\x12.\n\x08\x63ounters\x18\r \x03(\x0b\x32\x1c.discofilter.v1.KindCounters\x12\x39\n\x10selectors_source\x18\x0e \x01(\x0b\x32\x1f.discofilter.v1.SelectorsSource\"z\n\x0fSelectorsSource\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x18\n\x10resource_version\x18\x04 \x01(\t\x12\x1d\n\x15seen_resource_version\x18\x05 \x01(\t\"\xce\x01\n\x0fNamespaceStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x65nrolled\x18\x02 \x01(\x08\x12\x15\n\rmatching_term\x18\x03 \x01(\t\x12;\n\x06labels\x18\x04 \x03(\x0b\x32+.discofilter.v1.NamespaceStatus.LabelsEntry\x12\x18\n\x10\x63hurn_per_second\x18\x05 \x01(\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xca\x01\n\x0cStreamStatus\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nuser_agent\x18\x02 \x01(\t\x12\x0e\n\x06remote\x18\x03 \x01(\t\x12\x10\n\x08resource\x18\x04 \x01(\t\x12\x0c\n\x04verb\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x06 \x01(\t\x12-\n\topened_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tevents_in\x18\x08 \x01(\x04\x12\x12\n\nevents_out\x18\t \x01(\x04\"\xd8\x01\n\x0cKindCounters\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tevents_in\x18\x02 \x01(\x04\x12\x12\n\nevents_out\x18\x03 \x01(\x04\x12\x18\n\x10\x65vents_coalesced\x18\x04 \x01(\x04\x12\x19\n\x11\x65vents_suppressed\x18\x05 \x01(\x04\x12\x10\n\x08\x62ytes_in\x18\x06 \x01(\x04\x12\x11\n\tbytes_out\x18\x07 \x01(\x04\x12\x1b\n\x13upstream_reconnects\x18\x08 \x01(\x04\x12\x1c\n\x14slow_client_closures\x18\t \x01(\x04\"\x83\x01\n\x15WatchDecisionsRequest\x12\r\n\x05kinds\x18\x01 \x03(\t\x12\x12\n\nnamespaces\x18\x02 \x03(\t\x12\x30\n\x07\x61\x63tions\x18\x03 \x03(\x0e\x32\x1f.discofilter.v1.Decision.Action\x12\x15\n\rreplay_recent\x18\x04 \x01(\x08\"\xcf\x02\n\x08\x44\x65\x63ision\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x12\n\nevent_type\x18\x06 \x01(\t\x12/\n\x06\x61\x63tion\x18\x07 \x01(\x0e\x32\x1f.discofilter.v1.Decision.Action\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x18\n\x10resource_version\x18\t \x01(\t\"j\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\r\n\tFORWARDED\x10\x01\x12\x0c\n\x08\x46ILTERED\x10\x02\x12\r\n\tCOALESCED\x10\x03\x12\x0f\n\x0bSYNTHESIZED\x10\x04\x12\x0b\n\x07\x45XPIRED\x10\x05\"b\n\x17\x45xplainSelectorsRequest\x12\x11\n\tselectors\x18\x01 \x03(\t\x12 \n\x18\x64iscovery_selectors_yaml\x18\x02 \x01(\t\x12\x12\n\nselect_all\x18\x03 \x01(\x08\"\xbd\x01\n\x14NamespaceExplanation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0f\x65nrolled_before\x18\x02 \x01(\x08\x12\x16\n\x0e\x65nrolled_after\x18\x03 \x01(\x08\x12\x13\n\x0bterm_before\x18\x04 \x01(\t\x12\x12\n\nterm_after\x18\x05 \x01(\t\x12\x0e\n\x06\x63hange\x18\x06 \x01(\t\x12\x18\n\x10\x63hurn_per_second\x18\x07 \x01(\x01\x12\x13\n\x0b\x63hurn_share\x18\x08 \x01(\x01\"\xb4\x02\n\x18\x45xplainSelectorsResponse\x12\x38\n\nnamespaces\x18\x01 \x03(\x0b\x32$.discofilter.v1.NamespaceExplanation\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x02 \x03(\t\x12\x0f\n\x07removed\x18\x03 \x03(\t\x12\x17\n\x0f\x65nrolled_before\x18\x04 \x01(\r\x12\x16\n\x0e\x65nrolled_after\x18\x05 \x01(\r\x12\x1e\n\x16total_churn_per_second\x18\x06 \x01(\x01\x12\x1a\n\x12\x63hurn_share_before\x18\x07 \x01(\x01\x12\x19\n\x11\x63hurn_share_after\x18\x08 \x01(\x01\x12\x19\n\x11\x61\x64\x64\x65\x64_churn_share\x18\t \x01(\x01\x12\x1b\n\x13removed_churn_share\x18\n \x01(\x01\x32\x8c\x02\n\x05\x41\x64min\x12G\n\x06Status\x12\x1d.discofilter.v1.StatusRequest\x1a\x1e.discofilter.v1.StatusResponse\x12S\n\x0eWatchDecisions\x12%.discofilter.v1.WatchDecisionsRequest\x1a\x18.discofilter.v1.Decision0\x01\x12\x65\n\x10\x45xplainSelectors\x12\'.discofilter.v1.ExplainSelectorsRequest\x1a(.discofilter.v1.ExplainSelectorsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x64iscofilter/v1/admin.proto\x12\x0e\x64iscofilter.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"6\n\rStatusRequest\x12\x16\n\x0e\x61ll_namespaces\x18\x01 \x01(\x08\x12\r\n\x05scope\x18\x02 \x01(\t\"\xf7\x03\n\x0eStatusResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12.\n\nstarted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x12upstream_reachable\x18\x03 \x01(\x08\x12\x19\n\x11namespaces_synced\x18\x04 \x01(\x08\x12\x18\n\x10not_ready_reason\x18\x05 \x01(\t\x12\x11\n\tselectors\x18\x06 \x03(\t\x12\x12\n\nselect_all\x18\x07 \x01(\x08\x12\x17\n\x0f\x61lways_enrolled\x18\x08 \x03(\t\x12\x33\n\nnamespaces\x18\t \x03(\x0b\x32\x1f.discofilter.v1.NamespaceStatus\x12\x18\n\x10namespaces_total\x18\n \x01(\r\x12\x1b\n\x13namespaces_enrolled\x18\x0b \x01(\r\x12-\n\x07streams\x18\x0c \x03(\x0b\x32\x1c.discofilter.v1.StreamStatus\x12.\n\x08\x63ounters\x18\r \x03(\x0b\x32\x1c.discofilter.v1.KindCounters\x12\x39\n\x10selectors_source\x18\x0e \x01(\x0b\x32\x1f.discofilter.v1.SelectorsSource\x12\r\n\x05scope\x18\x0f \x01(\t\"z\n\x0fSelectorsSource\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0f\n\x07healthy\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x18\n\x10resource_version\x18\x04 \x01(\t\x12\x1d\n\x15seen_resource_version\x18\x05 \x01(\t\"\xce\x01\n\x0fNamespaceStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08\x65nrolled\x18\x02 \x01(\x08\x12\x15\n\rmatching_term\x18\x03 \x01(\t\x12;\n\x06labels\x18\x04 \x03(\x0b\x32+.discofilter.v1.NamespaceStatus.LabelsEntry\x12\x18\n\x10\x63hurn_per_second\x18\x05 \x01(\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xca\x01\n\x0cStreamStatus\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nuser_agent\x18\x02 \x01(\t\x12\x0e\n\x06remote\x18\x03 \x01(\t\x12\x10\n\x08resource\x18\x04 \x01(\t\x12\x0c\n\x04verb\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x06 \x01(\t\x12-\n\topened_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tevents_in\x18\x08 \x01(\x04\x12\x12\n\nevents_out\x18\t \x01(\x04\"\xd8\x01\n\x0cKindCounters\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tevents_in\x18\x02 \x01(\x04\x12\x12\n\nevents_out\x18\x03 \x01(\x04\x12\x18\n\x10\x65vents_coalesced\x18\x04 \x01(\x04\x12\x19\n\x11\x65vents_suppressed\x18\x05 \x01(\x04\x12\x10\n\x08\x62ytes_in\x18\x06 \x01(\x04\x12\x11\n\tbytes_out\x18\x07 \x01(\x04\x12\x1b\n\x13upstream_reconnects\x18\x08 \x01(\x04\x12\x1c\n\x14slow_client_closures\x18\t \x01(\x04\"\x83\x01\n\x15WatchDecisionsRequest\x12\r\n\x05kinds\x18\x01 \x03(\t\x12\x12\n\nnamespaces\x18\x02 \x03(\t\x12\x30\n\x07\x61\x63tions\x18\x03 \x03(\x0e\x32\x1f.discofilter.v1.Decision.Action\x12\x15\n\rreplay_recent\x18\x04 \x01(\x08\"\xcf\x02\n\x08\x44\x65\x63ision\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tstream_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x12\n\nevent_type\x18\x06 \x01(\t\x12/\n\x06\x61\x63tion\x18\x07 \x01(\x0e\x32\x1f.discofilter.v1.Decision.Action\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x18\n\x10resource_version\x18\t \x01(\t\"j\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\r\n\tFORWARDED\x10\x01\x12\x0c\n\x08\x46ILTERED\x10\x02\x12\r\n\tCOALESCED\x10\x03\x12\x0f\n\x0bSYNTHESIZED\x10\x04\x12\x0b\n\x07\x45XPIRED\x10\x05\"b\n\x17\x45xplainSelectorsRequest\x12\x11\n\tselectors\x18\x01 \x03(\t\x12 \n\x18\x64iscovery_selectors_yaml\x18\x02 \x01(\t\x12\x12\n\nselect_all\x18\x03 \x01(\x08\"\xbd\x01\n\x14NamespaceExplanation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0f\x65nrolled_before\x18\x02 \x01(\x08\x12\x16\n\x0e\x65nrolled_after\x18\x03 \x01(\x08\x12\x13\n\x0bterm_before\x18\x04 \x01(\t\x12\x12\n\nterm_after\x18\x05 \x01(\t\x12\x0e\n\x06\x63hange\x18\x06 \x01(\t\x12\x18\n\x10\x63hurn_per_second\x18\x07 \x01(\x01\x12\x13\n\x0b\x63hurn_share\x18\x08 \x01(\x01\"\xb4\x02\n\x18\x45xplainSelectorsResponse\x12\x38\n\nnamespaces\x18\x01 \x03(\x0b\x32$.discofilter.v1.NamespaceExplanation\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x02 \x03(\t\x12\x0f\n\x07removed\x18\x03 \x03(\t\x12\x17\n\x0f\x65nrolled_before\x18\x04 \x01(\r\x12\x16\n\x0e\x65nrolled_after\x18\x05 \x01(\r\x12\x1e\n\x16total_churn_per_second\x18\x06 \x01(\x01\x12\x1a\n\x12\x63hurn_share_before\x18\x07 \x01(\x01\x12\x19\n\x11\x63hurn_share_after\x18\x08 \x01(\x01\x12\x19\n\x11\x61\x64\x64\x65\x64_churn_share\x18\t \x01(\x01\x12\x1b\n\x13removed_churn_share\x18\n \x01(\x01\x32\x8c\x02\n\x05\x41\x64min\x12G\n\x06Status\x12\x1d.discofilter.v1.StatusRequest\x1a\x1e.discofilter.v1.StatusResponse\x12S\n\x0eWatchDecisions\x12%.discofilter.v1.WatchDecisionsRequest\x1a\x18.discofilter.v1.Decision0\x01\x12\x65\n\x10\x45xplainSelectors\x12\'.discofilter.v1.ExplainSelectorsRequest\x1a(.discofilter.v1.ExplainSelectorsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,31 +35,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NAMESPACESTATUS_LABELSENTRY']._loaded_options = None
   _globals['_NAMESPACESTATUS_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_STATUSREQUEST']._serialized_start=79
-  _globals['_STATUSREQUEST']._serialized_end=118
-  _globals['_STATUSRESPONSE']._serialized_start=121
-  _globals['_STATUSRESPONSE']._serialized_end=609
-  _globals['_SELECTORSSOURCE']._serialized_start=611
-  _globals['_SELECTORSSOURCE']._serialized_end=733
-  _globals['_NAMESPACESTATUS']._serialized_start=736
-  _globals['_NAMESPACESTATUS']._serialized_end=942
-  _globals['_NAMESPACESTATUS_LABELSENTRY']._serialized_start=897
-  _globals['_NAMESPACESTATUS_LABELSENTRY']._serialized_end=942
-  _globals['_STREAMSTATUS']._serialized_start=945
-  _globals['_STREAMSTATUS']._serialized_end=1147
-  _globals['_KINDCOUNTERS']._serialized_start=1150
-  _globals['_KINDCOUNTERS']._serialized_end=1366
-  _globals['_WATCHDECISIONSREQUEST']._serialized_start=1369
-  _globals['_WATCHDECISIONSREQUEST']._serialized_end=1500
-  _globals['_DECISION']._serialized_start=1503
-  _globals['_DECISION']._serialized_end=1838
-  _globals['_DECISION_ACTION']._serialized_start=1732
-  _globals['_DECISION_ACTION']._serialized_end=1838
-  _globals['_EXPLAINSELECTORSREQUEST']._serialized_start=1840
-  _globals['_EXPLAINSELECTORSREQUEST']._serialized_end=1938
-  _globals['_NAMESPACEEXPLANATION']._serialized_start=1941
-  _globals['_NAMESPACEEXPLANATION']._serialized_end=2130
-  _globals['_EXPLAINSELECTORSRESPONSE']._serialized_start=2133
-  _globals['_EXPLAINSELECTORSRESPONSE']._serialized_end=2441
-  _globals['_ADMIN']._serialized_start=2444
-  _globals['_ADMIN']._serialized_end=2712
+  _globals['_STATUSREQUEST']._serialized_end=133
+  _globals['_STATUSRESPONSE']._serialized_start=136
+  _globals['_STATUSRESPONSE']._serialized_end=639
+  _globals['_SELECTORSSOURCE']._serialized_start=641
+  _globals['_SELECTORSSOURCE']._serialized_end=763
+  _globals['_NAMESPACESTATUS']._serialized_start=766
+  _globals['_NAMESPACESTATUS']._serialized_end=972
+  _globals['_NAMESPACESTATUS_LABELSENTRY']._serialized_start=927
+  _globals['_NAMESPACESTATUS_LABELSENTRY']._serialized_end=972
+  _globals['_STREAMSTATUS']._serialized_start=975
+  _globals['_STREAMSTATUS']._serialized_end=1177
+  _globals['_KINDCOUNTERS']._serialized_start=1180
+  _globals['_KINDCOUNTERS']._serialized_end=1396
+  _globals['_WATCHDECISIONSREQUEST']._serialized_start=1399
+  _globals['_WATCHDECISIONSREQUEST']._serialized_end=1530
+  _globals['_DECISION']._serialized_start=1533
+  _globals['_DECISION']._serialized_end=1868
+  _globals['_DECISION_ACTION']._serialized_start=1762
+  _globals['_DECISION_ACTION']._serialized_end=1868
+  _globals['_EXPLAINSELECTORSREQUEST']._serialized_start=1870
+  _globals['_EXPLAINSELECTORSREQUEST']._serialized_end=1968
+  _globals['_NAMESPACEEXPLANATION']._serialized_start=1971
+  _globals['_NAMESPACEEXPLANATION']._serialized_end=2160
+  _globals['_EXPLAINSELECTORSRESPONSE']._serialized_start=2163
+  _globals['_EXPLAINSELECTORSRESPONSE']._serialized_end=2471
+  _globals['_ADMIN']._serialized_start=2474
+  _globals['_ADMIN']._serialized_end=2742
 # @@protoc_insertion_point(module_scope)

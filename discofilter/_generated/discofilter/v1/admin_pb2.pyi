@@ -11,13 +11,15 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class StatusRequest(_message.Message):
-    __slots__ = ("all_namespaces",)
+    __slots__ = ("all_namespaces", "scope")
     ALL_NAMESPACES_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
     all_namespaces: bool
-    def __init__(self, all_namespaces: _Optional[bool] = ...) -> None: ...
+    scope: str
+    def __init__(self, all_namespaces: _Optional[bool] = ..., scope: _Optional[str] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ("version", "started_at", "upstream_reachable", "namespaces_synced", "not_ready_reason", "selectors", "select_all", "always_enrolled", "namespaces", "namespaces_total", "namespaces_enrolled", "streams", "counters", "selectors_source")
+    __slots__ = ("version", "started_at", "upstream_reachable", "namespaces_synced", "not_ready_reason", "selectors", "select_all", "always_enrolled", "namespaces", "namespaces_total", "namespaces_enrolled", "streams", "counters", "selectors_source", "scope")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_REACHABLE_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +34,7 @@ class StatusResponse(_message.Message):
     STREAMS_FIELD_NUMBER: _ClassVar[int]
     COUNTERS_FIELD_NUMBER: _ClassVar[int]
     SELECTORS_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
     version: str
     started_at: _timestamp_pb2.Timestamp
     upstream_reachable: bool
@@ -46,7 +49,8 @@ class StatusResponse(_message.Message):
     streams: _containers.RepeatedCompositeFieldContainer[StreamStatus]
     counters: _containers.RepeatedCompositeFieldContainer[KindCounters]
     selectors_source: SelectorsSource
-    def __init__(self, version: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., upstream_reachable: _Optional[bool] = ..., namespaces_synced: _Optional[bool] = ..., not_ready_reason: _Optional[str] = ..., selectors: _Optional[_Iterable[str]] = ..., select_all: _Optional[bool] = ..., always_enrolled: _Optional[_Iterable[str]] = ..., namespaces: _Optional[_Iterable[_Union[NamespaceStatus, _Mapping]]] = ..., namespaces_total: _Optional[int] = ..., namespaces_enrolled: _Optional[int] = ..., streams: _Optional[_Iterable[_Union[StreamStatus, _Mapping]]] = ..., counters: _Optional[_Iterable[_Union[KindCounters, _Mapping]]] = ..., selectors_source: _Optional[_Union[SelectorsSource, _Mapping]] = ...) -> None: ...
+    scope: str
+    def __init__(self, version: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., upstream_reachable: _Optional[bool] = ..., namespaces_synced: _Optional[bool] = ..., not_ready_reason: _Optional[str] = ..., selectors: _Optional[_Iterable[str]] = ..., select_all: _Optional[bool] = ..., always_enrolled: _Optional[_Iterable[str]] = ..., namespaces: _Optional[_Iterable[_Union[NamespaceStatus, _Mapping]]] = ..., namespaces_total: _Optional[int] = ..., namespaces_enrolled: _Optional[int] = ..., streams: _Optional[_Iterable[_Union[StreamStatus, _Mapping]]] = ..., counters: _Optional[_Iterable[_Union[KindCounters, _Mapping]]] = ..., selectors_source: _Optional[_Union[SelectorsSource, _Mapping]] = ..., scope: _Optional[str] = ...) -> None: ...
 
 class SelectorsSource(_message.Message):
     __slots__ = ("source", "healthy", "error", "resource_version", "seen_resource_version")
