@@ -8,16 +8,15 @@ Policy:
   shape). Errors name the bad key *and* its line (``config.yaml:12: server.listne: unknown key``),
   taken from PyYAML's node marks, so an SRE finds the typo without reading code.
 * Flags override the file; ``--print-config`` prints the effective result as YAML.
-* ``check_security`` refuses the unsafe combinations before anything listens: a non-loopback
-  listener without TLS (callers' credentials would cross the network in clear, and client-go
-  sends none over plain http anyway), and sidecar mode on a non-loopback listener (it lends the
-  proxy's identity to unauthenticated requests).
+* ``check_security`` (``config_checks.py``) refuses the unsafe combinations before anything
+  listens: a non-loopback listener without TLS (callers' credentials would cross the network in
+  clear, and client-go sends none over plain http anyway), and sidecar mode on a non-loopback
+  listener (it lends the proxy's identity to unauthenticated requests).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import re
 import types
 import typing
@@ -381,6 +380,10 @@ def _check_selectors(node: yaml.Node, source: str, prefix: str = "") -> None:
             raise ConfigError(f"{_where(source, item)}: {prefix}selectors[{i}]: {e}") from e
 
 
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+"""A namespace or scope name (a DNS-1123 label; at most 63 characters, checked beside)."""
+
+
 def _scopes(node: yaml.Node, source: str) -> tuple[ScopeConfig, ...]:
     """The ``scopes:`` list: each item a mapping with a unique DNS-1123 ``name`` and at most
     one selector source (``discoverySelectors``, ``selectors`` or ``meshConfigFrom``)."""
@@ -399,7 +402,7 @@ def _scopes(node: yaml.Node, source: str) -> tuple[ScopeConfig, ...]:
         name = values.get("name")
         if not name:
             raise ConfigError(f"{where}: {prefix}name: required")
-        if not _DNS1123_LABEL.match(name) or len(name) > 63:
+        if not DNS1123_LABEL.match(name) or len(name) > 63:
             raise ConfigError(f"{where}: {prefix}name: {name!r} is not a DNS-1123 label")
         if any(s.name == name for s in out):
             raise ConfigError(f"{where}: {prefix}name: {name!r} is already a scope")
@@ -484,81 +487,6 @@ def split_host_port(listen: str) -> tuple[str, int]:
         raise ConfigError(f"server.listen: {listen!r} is not HOST:PORT")
     host = host.strip("[]") or "0.0.0.0"
     return host, int(port)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-
-
-def check_security(config: Config) -> None:
-    """Refuse unsafe listener settings (see the module docstring) and values out of range."""
-    s = config.server
-    host, _ = split_host_port(s.listen)
-    tls = bool(s.tls_cert_file) or s.self_signed_tls
-    if bool(s.tls_cert_file) != bool(s.tls_key_file):
-        raise ConfigError("server.tlsCertFile and server.tlsKeyFile must be given together")
-    if s.tls_cert_file and s.self_signed_tls:
-        raise ConfigError("server.selfSignedTls and server.tlsCertFile are mutually exclusive")
-    if not is_loopback(host) and not tls:
-        raise ConfigError(
-            f"server.listen: refusing to listen on non-loopback {host!r} without TLS: callers' "
-            "credentials would cross the network in clear (and client-go sends none over http). "
-            "Give --tls-cert-file/--tls-key-file or --self-signed-tls, or listen on 127.0.0.1."
-        )
-    if s.sidecar and not is_loopback(host):
-        raise ConfigError(
-            "server.sidecar: sidecar mode lends the proxy's identity to unauthenticated requests "
-            f"and is allowed only on a loopback listener, not {host!r}"
-        )
-    if s.workers < 1:
-        raise ConfigError("server.workers: must be at least 1")
-    url = config.upstream.url
-    if url and not url.startswith(("http://", "https://")):  # "" = unset (Helm values)
-        raise ConfigError(f"upstream.url: {url!r} must start with http:// or https://")
-    for key, names in (
-        ("alwaysEnrolled", config.enrollment.always_enrolled),
-        *(
-            (f"scopes[{i}].alwaysEnrolled", sc.always_enrolled)
-            for i, sc in enumerate(config.scopes)
-        ),
-    ):
-        for name in names:
-            if not _DNS1123_LABEL.match(name) or len(name) > 63:
-                raise ConfigError(f"{key}: {name!r} is not a valid namespace name")
-    for key in ("not_ready_wait_seconds",):
-        if getattr(s, key) < 0:
-            raise ConfigError(f"server.{camel(key)}: must be >= 0")
-    st = config.streams
-    if st.max_frame_bytes < 1024 or st.client_buffer_bytes < 1024 or st.slow_client_seconds <= 0:
-        raise ConfigError(
-            "streams: maxFrameBytes and clientBufferBytes must be >= 1024 and slowClientSeconds > 0"
-        )
-    for key, value in (("listen", config.admin.listen), ("grpcListen", config.admin.grpc_listen)):
-        address = admin_address(value)
-        if address is not None:
-            try:
-                split_host_port(address)
-            except ConfigError:
-                raise ConfigError(f"admin.{key}: {value!r} is not HOST:PORT, '' or off") from None
-    mesh = config.enrollment.mesh_config_from
-    if mesh:  # "" = unset (Helm values)
-        parse_ref(mesh)
-        if config.enrollment.selectors:
-            raise ConfigError(
-                "meshConfigFrom and --selector/selectors are mutually exclusive: the mesh "
-                "ConfigMap's discoverySelectors are the selectors"
-            )
-    config.enrollment.selector_set()  # raises SelectorError (a ConfigError) when invalid
-    for sc in config.scopes:
-        sc.enrollment(config.enrollment).selector_set()
 
 
 def _to_plain(obj: Any) -> Any:

@@ -17,12 +17,12 @@ from typing import Any
 from discofilter.config import (
     Config,
     admin_address,
-    check_security,
     dump_config,
     load_config_file,
     split_host_port,
     with_overrides,
 )
+from discofilter.config_checks import check_security
 from discofilter.errors import ConfigError, UpstreamError
 from discofilter.server.supervise import ReloadSource, WorkerSettings, run_worker, run_workers
 from discofilter.upstream.resolve import resolve_target

@@ -351,11 +351,7 @@ class Coalescer:
         if now > self._now:
             self._now = now
         if self._out:
-            passed = self._out
-            self._out = []
-            self.stats.forwarded += len(passed)
-            self.stats.held_now -= len(passed)
-            return passed
+            return self._passed_through()
         queue = self._queue
         if not queue:
             return []
@@ -364,22 +360,14 @@ class Coalescer:
         bucket = self._bucket
         if bucket is not None:
             bucket.refill(now)
-        else:
-            # Nothing due yet (most calls: one per upstream read): the loop below would stop at
-            # the first entry; say so without building anything.
-            h = next(iter(queue.values()))
-            if h.role == OBJECT and h.due > now and h.seq > dl.due_upto and h.seq > dl.release_upto:
-                if dl.oversized(len(queue)):
-                    dl.rebuild(queue.values())
-                return []
-
+        elif self._nothing_due(now):
+            return []
         out: list[WatchEvent] = []
         stats = self.stats
         index = self._index
         popitem = queue.popitem
         first = queue.values
-        # Entries delivered without a tail, on a stream without digests (nearly all): what
-        # ``_deliver`` does for them, inline, with the two counters updated once at the end.
+        # No tail, no digests (nearly all): ``_deliver`` inline, counters summed once at the end.
         simple = self._digests is None
         plain = 0
         while queue:
@@ -418,6 +406,25 @@ class Coalescer:
         elif dl.oversized(len(queue)):
             dl.rebuild(queue.values())
         return out
+
+    def _passed_through(self) -> list[WatchEvent]:
+        """The events ``push`` passed without holding, counted as forwarded."""
+        passed = self._out
+        self._out = []
+        self.stats.forwarded += len(passed)
+        self.stats.held_now -= len(passed)
+        return passed
+
+    def _nothing_due(self, now: float) -> bool:
+        """Without a rate limit, true when the front entry is not due (most calls: one per
+        upstream read), so nothing is; the release loop would stop at once."""
+        dl = self._deadlines
+        h = next(iter(self._queue.values()))
+        if h.role == OBJECT and h.due > now and h.seq > dl.due_upto and h.seq > dl.release_upto:
+            if dl.oversized(len(self._queue)):
+                dl.rebuild(self._queue.values())
+            return True
+        return False
 
     def _deliver(self, h: Held, now: float, out: list[WatchEvent]) -> None:
         """Deliver ``h``, just taken off the front of the queue (with its tail, if it rejoins)."""

@@ -54,7 +54,8 @@ from typing import TYPE_CHECKING
 import orjson
 
 from discofilter.clock import Clock
-from discofilter.config import Config, camel, check_security
+from discofilter.config import Config, camel
+from discofilter.config_checks import check_security
 from discofilter.errors import ConfigError, UpstreamError
 from discofilter.filter.enrollment import Enrollment, EnrollmentChange
 from discofilter.model import rv_int

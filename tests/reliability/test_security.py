@@ -15,7 +15,8 @@ import pytest
 from aiohttp import web
 
 from discofilter.clock import FakeClock
-from discofilter.config import Config, check_security, with_overrides
+from discofilter.config import Config, with_overrides
+from discofilter.config_checks import check_security
 from discofilter.errors import ConfigError
 from discofilter.logs import JsonFormatter, TextFormatter
 from discofilter.server.tuning.tls import generate_self_signed, server_ssl_context

@@ -21,7 +21,8 @@ import pytest
 import yaml
 from kubernetes.client import ApiClient
 
-from discofilter.config import check_security, load_config_text
+from discofilter.config import load_config_text
+from discofilter.config_checks import check_security
 from tests.e2e.peers import missing_reason, peer_binary
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "discofilter"

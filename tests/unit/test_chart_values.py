@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from discofilter import config as cfgmod
+from discofilter.config_checks import check_security
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "discofilter"
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
@@ -134,7 +135,7 @@ def _chart_config(mode_listen: str) -> dict[str, Any]:
 def test_rendered_config_loads_and_is_secure(listen: str) -> None:
     text = yaml.safe_dump(_chart_config(listen))
     config = cfgmod.load_config_text(text, "chart config.yaml")
-    cfgmod.check_security(config)  # TLS on a non-loopback listener: accepted
+    check_security(config)  # TLS on a non-loopback listener: accepted
     assert config.server.listen == listen
     assert config.enrollment.always_enrolled == ("istio-system",)
 

@@ -9,11 +9,11 @@ import yaml
 
 from discofilter.config import (
     Config,
-    check_security,
     dump_config,
     load_config_text,
     with_overrides,
 )
+from discofilter.config_checks import check_security
 from discofilter.errors import ConfigError
 
 GOOD = textwrap.dedent(

@@ -6,7 +6,8 @@ import textwrap
 
 import pytest
 
-from discofilter.config import check_security, dump_config, load_config_text
+from discofilter.config import dump_config, load_config_text
+from discofilter.config_checks import check_security
 from discofilter.errors import ConfigError
 
 TWO = textwrap.dedent(

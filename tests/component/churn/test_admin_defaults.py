@@ -21,9 +21,9 @@ from discofilter.config import (
     AdminConfig,
     Config,
     admin_address,
-    check_security,
     load_config_text,
 )
+from discofilter.config_checks import check_security
 from discofilter.errors import ConfigError
 from discofilter.sim.server import Simulator
 
