@@ -5,8 +5,9 @@ The pump (``WatchPump.run``) is the hot path, so it does the least per event:
 * all frames completed by one upstream chunk are filtered (``filter.events.WatchFilter``: a set
   lookup per event) and joined into **one** client write (DESIGN anchor: per-event writes cost
   more than the filtering itself);
-* counting goes into the stream's one ``StreamCounters`` and is reported to the
-  ``CounterSink`` once per chunk, per timer release and at the end (``counters.py``).
+* counting goes into the stream's one ``StreamCounters`` (plain ints) and the filter's
+  per-namespace churn dict; the registry's totals and the churn meter read them when they are
+  read (a scrape, a rotation), and the pump hands over the rest at the end (``counters.py``).
 
 Collaborators are passed in, as plain types (``body.py``): an ``UpstreamBody`` (bytes, ``b""``
 at EOF, ``UpstreamBroken``), a ``ClientWriter``, the decoder, the filter, the stage, the sink.
@@ -134,25 +135,36 @@ class WatchPump:
         self.end, self.end_detail = reason, detail
 
     def _report(self) -> None:
-        """Publish what was counted since the last report: once per upstream chunk, per timer
-        release of held events, and once when the stream ends."""
+        """Publish the sampled decisions since the last report: once per upstream chunk and
+        per timer release of held events. Counts and churn are not published here: the
+        registry's totals and the churn meter read them when they are read (``_end_report``)."""
+        sampler = self.telemetry.sampler
+        if sampler is None:
+            return
+        s = self.stream
+        for ev, kept in self.watch_filter.take_samples():
+            sampler.publish(
+                Decision(
+                    at=time.time(), stream_id=str(s.id), kind=s.resource,
+                    namespace=ev.namespace, name=ev.name, event_type=ev.type,
+                    action=FORWARDED if kept else FILTERED,
+                    reason="namespace enrolled" if kept else "namespace not enrolled",
+                    resource_version=ev.resource_version,
+                )
+            )  # fmt: skip
+
+    def _end_report(self) -> None:
+        """The stream ended: hand what was counted since the last read to the sink and the
+        churn meter, and stop being read by the meter."""
+        self._report()
         s = self.stream
         if self.sink is not None and (delta := s.counters.take()) is not None:
             self.sink.add(s.resource, delta)
-        t = self.telemetry
-        if t.churn is not None and (counts := self.watch_filter.take_churn()):
-            t.churn.add_counts(counts)
-        if t.sampler is not None:
-            for ev, kept in self.watch_filter.take_samples():
-                t.sampler.publish(
-                    Decision(
-                        at=time.time(), stream_id=str(s.id), kind=s.resource,
-                        namespace=ev.namespace, name=ev.name, event_type=ev.type,
-                        action=FORWARDED if kept else FILTERED,
-                        reason="namespace enrolled" if kept else "namespace not enrolled",
-                        resource_version=ev.resource_version,
-                    )
-                )  # fmt: skip
+        churn = self.telemetry.churn
+        if churn is not None:
+            churn.untrack(self.watch_filter.take_churn)
+            if counts := self.watch_filter.take_churn():
+                churn.add_counts(counts)
 
     async def _write(self, events: list[WatchEvent]) -> None:
         if not events:
@@ -252,6 +264,8 @@ class WatchPump:
         s = self.stream
         stage = self.stage
         timer = self._timer = _ReadTimer()
+        if self.telemetry.churn is not None:
+            self.telemetry.churn.track(self.watch_filter.take_churn)
         try:
             await self._pump()
             if s.expired is not None:
@@ -274,7 +288,7 @@ class WatchPump:
                 # drop what is still held, else the kind's shared held_now gauge keeps this
                 # dead stream's events forever. A no-op after flush().
                 stage.discard()
-            self._report()
+            self._end_report()
             if self.sink is not None:
                 self.sink.ended(s.resource, self.end)
 
