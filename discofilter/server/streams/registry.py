@@ -144,6 +144,10 @@ class StreamRegistry:
         self._gauged: dict[int, KindMetrics] = {}
         """Every stream's counts per kind, closed and open (as of their last chunk)."""
 
+    def _live_counters(self) -> Iterator[tuple[str, StreamCounters]]:
+        for s in self._streams.values():
+            yield s.resource, s.counters
+
     def add(self, stream: WatchStream) -> None:
         self._streams[stream.id] = stream
         km = self.totals.track(stream.resource)
@@ -159,10 +163,6 @@ class StreamRegistry:
 
     def __len__(self) -> int:
         return len(self._streams)
-
-    def _live_counters(self) -> Iterator[tuple[str, StreamCounters]]:
-        for s in self._streams.values():
-            yield s.resource, s.counters
 
     def streams(self) -> list[WatchStream]:
         return list(self._streams.values())
