@@ -273,7 +273,7 @@ class Tls:
 
 def make_tls(tmp: Path) -> Tls:
     sys.path.insert(0, str(ROOT))
-    from discofilter.server.tls import generate_self_signed
+    from discofilter.server.tuning.tls import generate_self_signed
 
     cert, key = generate_self_signed(["127.0.0.1"])
     (tmp / "tls.crt").write_bytes(cert)

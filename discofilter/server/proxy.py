@@ -209,6 +209,7 @@ class ProxyServer:
         await self.upstream.start()
         self._tasks.append(asyncio.create_task(self.namespaces.run(), name="namespace-watch"))
         self._tasks.append(asyncio.create_task(self._discovery_loop(), name="discovery"))
+        self._tasks.append(asyncio.create_task(self.churn.run_ticks(), name="churn-ticks"))
 
     def background_task(self, name: str) -> asyncio.Task[None]:
         """The running background task ``name`` ("namespace-watch" or "discovery"); tests

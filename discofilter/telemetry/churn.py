@@ -5,14 +5,19 @@ second to a burst and forget it ten seconds later, long enough to see a CronJob-
 tenant in at least one ``Status`` call out of three.
 
 Memory is bounded by namespaces x buckets (10,000 namespaces x 10 buckets = 100,000 small ints at
-most). The server counts per upstream chunk into a local dict and calls ``add_counts`` once per
-chunk, so the clock is read once per chunk, not per event. Time comes from an injected ``Clock``.
+most). Each open stream counts into a dict of its own (``WatchFilter.churn``) and registers a
+``take`` function (``track``); the meter takes those counts whenever it rotates or is read, so an
+upstream read costs one dict update and no clock read (``add_counts`` per read was ~1.5 µs).
+Counts land in the bucket that was current when they were last taken, so someone must rotate
+at least once per bucket: the proxy runs ``run_ticks`` (a stream that ends hands over its rest
+with ``add_counts``). Time comes from an injected ``Clock``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from discofilter.clock import Clock, SystemClock
 
@@ -30,11 +35,32 @@ class ChurnMeter:
         # Invariant: indexes strictly increase and all are > self._index - self.buckets after
         # _rotate(); the current bucket is not in the deque.
         self._past: deque[tuple[int, Counter[str]]] = deque()
+        self._sources: dict[Callable[[], Mapping[str, int]], None] = {}
+        """The open streams' ``take`` functions (insertion-ordered set)."""
+
+    def track(self, take: Callable[[], Mapping[str, int]]) -> None:
+        """Read ``take()`` (counts since its last call) at every rotation from now on."""
+        self._sources[take] = None
+
+    def untrack(self, take: Callable[[], Mapping[str, int]]) -> None:
+        self._sources.pop(take, None)
+
+    async def run_ticks(self) -> None:
+        """Rotate once per bucket width, forever: the tracked counts land in their bucket.
+        Paced by the event loop, not the injected clock: the rotation reads that clock, and a
+        test's fake clock keeps only the sleepers it expects."""
+        while True:
+            await asyncio.sleep(self.width)
+            self._rotate()
 
     def _bucket_index(self) -> int:
         return int(self._clock.monotonic() // self.width)
 
     def _rotate(self) -> None:
+        current = self._current
+        for take in self._sources:
+            if counts := take():
+                current.update(counts)
         idx = self._bucket_index()
         if idx != self._index:
             if self._current:

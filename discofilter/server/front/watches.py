@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 import aiohttp
 from aiohttp import web
@@ -162,7 +163,25 @@ def _pump(
         transform=prune_managed_fields_json
         if settings.prune_managed_fields and is_json(ctype) else None,
         client_gone=lambda: request.transport is None or request.transport.is_closing(),
+        client_fits=_fits(request),
     )  # fmt: skip
+
+
+def _fits(request: web.Request) -> Callable[[int], bool]:
+    """The pump's ``client_fits``: True when ``n`` more bytes keep the client transport's unsent
+    bytes at or under its low-water mark. The transport pauses only above its high-water mark
+    and resumes at or under the low one, so such a write cannot wait in aiohttp's drain. The
+    margin covers chunk framing and TLS record overhead (~29 bytes per 16 KiB record)."""
+    transport = request.transport
+    if transport is None:
+        return lambda n: False
+    size = transport.get_write_buffer_size
+    low = transport.get_write_buffer_limits()[0]
+
+    def fits(n: int) -> bool:
+        return not transport.is_closing() and size() + n + (n >> 8) + 1024 <= low
+
+    return fits
 
 
 async def _run(proxy: ProxyContext, pump: WatchPump) -> None:

@@ -1,17 +1,20 @@
-"""Counting: one counter object per stream, reported per chunk into one per-kind sink.
+"""Counting: one counter object per stream, folded into one per-kind sink when read.
 
 ``StreamCounters`` is the only place a stream counts (events in, dropped, out, coalesced,
-bytes). The pump adds to it while it handles one upstream chunk and then calls ``take`` once,
-which hands the difference since the last report to the ``CounterSink``: so no path (a timer
-release, a flush, a write that failed halfway) loses counts, and nothing is reported twice.
+bytes): plain ints, added to on the hot path and nothing else. ``take`` hands the difference
+since the last call to the ``CounterSink``; it is called when the totals are read (a scrape of
+``/metrics``, the admin ``Status``: ``KindTotals.sync`` walks the open streams) and once when
+the stream ends. So no path (a timer release, a flush, a write that failed halfway) loses
+counts, nothing is reported twice, and an upstream read costs a few integer additions.
 
 ``KindTotals`` is the sink the registry owns: cumulative counts per kind (closed and open
-streams alike, as of their last chunk), forwarded to Prometheus (``discofilter_events_*``)
-when a ``Metrics`` is given. The admin state reads it instead of walking the open streams.
+streams alike, as of the read), forwarded to Prometheus (``discofilter_events_*``) when a
+``Metrics`` is given. The admin state reads it instead of walking the open streams.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Protocol
 
 from discofilter.server.streams.ending import EndReason
@@ -68,7 +71,7 @@ class StreamCounters:
 
 
 class CounterSink(Protocol):
-    """Where a stream's counts go, once per upstream chunk (never per event)."""
+    """Where a stream's counts go: when the totals are read, and when the stream ends."""
 
     def add(self, kind: str, delta: tuple[int, int, int, int, int, int]) -> None:
         """One report of ``StreamCounters.take`` for a stream of ``kind``."""
@@ -80,16 +83,33 @@ class CounterSink(Protocol):
 class KindTotals:
     """Cumulative counts per kind since start; the registry's ``CounterSink``."""
 
-    def __init__(self, metrics: Metrics | None = None) -> None:
-        self._metrics = metrics
+    def __init__(
+        self,
+        metrics: Metrics | None = None,
+        live: Callable[[], Iterable[tuple[str, StreamCounters]]] | None = None,
+    ) -> None:
+        self._live = live
+        """The open streams' (kind, counters), folded in by ``sync``."""
+        self._metrics: Metrics | None = None
         self._kinds: dict[str, KindMetrics] = {}
         self._totals: dict[str, dict[str, int]] = {}
         """Invariant: kind -> FIELDS (+ slow_client_closures) summed over every report."""
+        self.use_metrics(metrics)
 
     def use_metrics(self, metrics: Metrics | None) -> None:
         """Report to ``metrics`` from now on (the totals so far are kept)."""
         self._metrics = metrics
         self._kinds = {}
+        if metrics is not None:
+            metrics.on_scrape(self.sync)
+
+    def sync(self) -> None:
+        """Fold what every open stream counted since its last report into the totals."""
+        if self._live is None:
+            return
+        for kind, counters in self._live():
+            if (delta := counters.take()) is not None:
+                self.add(kind, delta)
 
     def add(self, kind: str, delta: tuple[int, int, int, int, int, int]) -> None:
         t = self._totals.get(kind)
@@ -134,5 +154,6 @@ class KindTotals:
         return self._kind_metrics(kind)
 
     def snapshot(self) -> dict[str, dict[str, int]]:
-        """A copy: kind -> counter name -> total."""
+        """A copy: kind -> counter name -> total (open streams as of now)."""
+        self.sync()
         return {k: dict(v) for k, v in self._totals.items()}

@@ -5,8 +5,9 @@ The pump (``WatchPump.run``) is the hot path, so it does the least per event:
 * all frames completed by one upstream chunk are filtered (``filter.events.WatchFilter``: a set
   lookup per event) and joined into **one** client write (DESIGN anchor: per-event writes cost
   more than the filtering itself);
-* counting goes into the stream's one ``StreamCounters`` and is reported to the
-  ``CounterSink`` once per chunk, per timer release and at the end (``counters.py``).
+* counting goes into the stream's one ``StreamCounters`` (plain ints) and the filter's
+  per-namespace churn dict; the registry's totals and the churn meter read them when they are
+  read (a scrape, a rotation), and the pump hands over the rest at the end (``counters.py``).
 
 Collaborators are passed in, as plain types (``body.py``): an ``UpstreamBody`` (bytes, ``b""``
 at EOF, ``UpstreamBroken``), a ``ClientWriter``, the decoder, the filter, the stage, the sink.
@@ -57,7 +58,10 @@ from discofilter.telemetry.decisions import FILTERED, FORWARDED, Decision, Decis
 log = logging.getLogger(__name__)
 
 # A quiet upstream (no events, bookmarks every ~60 s) must not keep a dead client's stream open;
-# every 15 s of silence the pump checks the client connection. One timer per read: ~0.5 us.
+# after 15 s of a read without bytes the pump checks the client connection. One re-armed timer
+# per stream (``_ReadTimer``), not one per read: an ``asyncio.timeout()`` per read was ~1.5 us
+# (a TimerHandle, its cancel, and ``get_running_loop()``'s getpid syscall), 5-6% of the proxy's
+# CPU at low rates (docs/performance.md "Server-level levers").
 IDLE_CHECK_SECONDS = 15.0
 # 128 pod events of 6.5 KB = 832 KB per write: large enough that per-write overhead vanishes,
 # small enough to stay in reused heap memory (tuning/malloc.py: mmap threshold 4 MiB).
@@ -107,9 +111,15 @@ class WatchPump:
     slow_client_seconds: float = 10.0
     transform: Callable[[bytes], bytes] | None = None
     client_gone: Callable[[], bool] = lambda: False
+    client_fits: Callable[[int], bool] = lambda n: False
+    """True when writing ``n`` bytes now cannot wait on the client (the transport's unsent bytes
+    stay under its low-water mark, so it cannot pause): that write needs no slow-client timer.
+    The default (always False) times every write."""
     end: EndReason = field(default=EndReason.UPSTREAM_CLOSED, init=False)
     end_detail: str = field(default="", init=False)
     """The broken upstream's error, the expiry reason or the codec error (else "")."""
+
+    _timer: _ReadTimer | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.stream.on_expire(self.upstream.close)  # wakes the pending read; run() sees `expired`
@@ -125,25 +135,36 @@ class WatchPump:
         self.end, self.end_detail = reason, detail
 
     def _report(self) -> None:
-        """Publish what was counted since the last report: once per upstream chunk, per timer
-        release of held events, and once when the stream ends."""
+        """Publish the sampled decisions since the last report: once per upstream chunk and
+        per timer release of held events. Counts and churn are not published here: the
+        registry's totals and the churn meter read them when they are read (``_end_report``)."""
+        sampler = self.telemetry.sampler
+        if sampler is None:
+            return
+        s = self.stream
+        for ev, kept in self.watch_filter.take_samples():
+            sampler.publish(
+                Decision(
+                    at=time.time(), stream_id=str(s.id), kind=s.resource,
+                    namespace=ev.namespace, name=ev.name, event_type=ev.type,
+                    action=FORWARDED if kept else FILTERED,
+                    reason="namespace enrolled" if kept else "namespace not enrolled",
+                    resource_version=ev.resource_version,
+                )
+            )  # fmt: skip
+
+    def _end_report(self) -> None:
+        """The stream ended: hand what was counted since the last read to the sink and the
+        churn meter, and stop being read by the meter."""
+        self._report()
         s = self.stream
         if self.sink is not None and (delta := s.counters.take()) is not None:
             self.sink.add(s.resource, delta)
-        t = self.telemetry
-        if t.churn is not None and (counts := self.watch_filter.take_churn()):
-            t.churn.add_counts(counts)
-        if t.sampler is not None:
-            for ev, kept in self.watch_filter.take_samples():
-                t.sampler.publish(
-                    Decision(
-                        at=time.time(), stream_id=str(s.id), kind=s.resource,
-                        namespace=ev.namespace, name=ev.name, event_type=ev.type,
-                        action=FORWARDED if kept else FILTERED,
-                        reason="namespace enrolled" if kept else "namespace not enrolled",
-                        resource_version=ev.resource_version,
-                    )
-                )  # fmt: skip
+        churn = self.telemetry.churn
+        if churn is not None:
+            churn.untrack(self.watch_filter.take_churn)
+            if counts := self.watch_filter.take_churn():
+                churn.add_counts(counts)
 
     async def _write(self, events: list[WatchEvent]) -> None:
         if not events:
@@ -166,6 +187,9 @@ class WatchPump:
             await self._send(data)
 
     async def _send(self, data: bytes) -> None:
+        if self.client_fits(len(data)):
+            await self.client.write(data)  # returns without waiting: nothing to time
+            return
         try:
             async with asyncio.timeout(self.slow_client_seconds):
                 await self.client.write(data)
@@ -176,16 +200,17 @@ class WatchPump:
         """The next upstream chunk (b"" at EOF), or None when a timer came first: the stage's
         next deadline, or the idle check that notices a client that went away while the
         upstream is quiet (else the stream would live until the upstream's timeoutSeconds)."""
+        timer = self._timer
+        assert timer is not None, "run() arms the timer"
         wait = IDLE_CHECK_SECONDS
         if self.stage is not None:
             deadline = self.stage.next_deadline()
             if deadline is not None:
-                wait = min(wait, max(0.0, deadline - self.monotonic()))
-        try:
-            async with asyncio.timeout(wait):
-                return await self.upstream.read_chunk()
-        except TimeoutError:
-            return None
+                wait = deadline - self.monotonic()
+                if wait <= 0:
+                    return None  # due now: release before reading on
+                wait = min(wait, IDLE_CHECK_SECONDS)
+        return await timer.read(self.upstream, wait)
 
     async def _chunk(self, chunk: bytes) -> None:
         """Decode, filter, [coalesce] and write what one upstream chunk completed."""
@@ -238,6 +263,9 @@ class WatchPump:
         """Pump until the upstream ends, the stream expires, or the client goes away."""
         s = self.stream
         stage = self.stage
+        timer = self._timer = _ReadTimer()
+        if self.telemetry.churn is not None:
+            self.telemetry.churn.track(self.watch_filter.take_churn)
         try:
             await self._pump()
             if s.expired is not None:
@@ -254,12 +282,13 @@ class WatchPump:
         except _CLIENT_GONE:
             self._finish(EndReason.CLIENT_GONE)
         finally:
+            timer.close()
             if stage is not None:
                 # Every exit path (client gone, 410, slow client, bad frame, cancellation):
                 # drop what is still held, else the kind's shared held_now gauge keeps this
                 # dead stream's events forever. A no-op after flush().
                 stage.discard()
-            self._report()
+            self._end_report()
             if self.sink is not None:
                 self.sink.ended(s.resource, self.end)
 
@@ -279,3 +308,65 @@ class WatchPump:
             self.stream.counters.bytes_out += len(data)
         except (ClientTooSlow, *_CLIENT_GONE):
             pass
+
+
+class _ReadTimer:
+    """One stream's read deadline: a single ``loop.call_at`` handle, re-armed only when a read
+    wants an earlier deadline than the one armed (a stage deadline), or when it fires before
+    the deadline the pending read wants (the idle check moved on since it was armed).
+
+    It must run in the task that reads: when the pending read's deadline passes, the handle
+    cancels that task and ``read`` turns the cancellation back into ``None``, as
+    ``asyncio.timeout()`` does; a cancellation from elsewhere still propagates."""
+
+    __slots__ = ("_armed_at", "_fired", "_handle", "_loop", "_reading", "_target", "_task")
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed_at = 0.0  # loop time of _handle (meaningless while it is None)
+        self._target = 0.0  # loop time the pending read times out at
+        self._reading = False
+        self._fired = False
+
+    async def read(self, body: UpstreamBody, wait: float) -> bytes | None:
+        """``body.read_chunk()``, or None when ``wait`` seconds pass first."""
+        target = self._target = self._loop.time() + wait
+        if self._handle is None or self._armed_at > target:
+            self._arm(target)
+        self._reading = True
+        try:
+            return await body.read_chunk()
+        except asyncio.CancelledError:
+            if not self._fired:
+                raise
+            self._fired = False
+            if self._task.uncancel() > 0:
+                raise  # cancelled from elsewhere too
+            return None
+        finally:
+            self._reading = False
+
+    def _arm(self, at: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = self._loop.call_at(at, self._due)
+        self._armed_at = at
+
+    def _due(self) -> None:
+        self._handle = None
+        if not self._reading:
+            return  # the next read arms again
+        if self._target > self._armed_at:
+            self._arm(self._target)  # armed for an older, earlier deadline
+            return
+        self._fired = True
+        self._task.cancel()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, overload
 
@@ -88,7 +88,7 @@ class WatchStream:
     last_rv: str = ""
     """resourceVersion of the newest event or bookmark written to the client ("" if none)."""
     counters: StreamCounters = field(default_factory=StreamCounters)
-    """The stream's one counter object (reported per chunk, ``counters.py``)."""
+    """The stream's one counter object (read when the totals are, ``counters.py``)."""
     expired: str | None = None
     """Why the stream must end with 410 (None while it may continue)."""
     _on_expire: Callable[[], None] | None = None
@@ -143,9 +143,13 @@ class StreamRegistry:
         self._streams: dict[int, WatchStream] = {}
         self.expired_total = 0
         """Streams ended with 410 since start (enrollment changes and stale resumes)."""
-        self.totals = KindTotals(metrics)
+        self.totals = KindTotals(metrics, live=self._live_counters)
         self._gauged: dict[int, KindMetrics] = {}
         """Every stream's counts per kind, closed and open (as of their last chunk)."""
+
+    def _live_counters(self) -> Iterator[tuple[str, StreamCounters]]:
+        for s in self._streams.values():
+            yield s.resource, s.counters
 
     def add(self, stream: WatchStream) -> None:
         self._streams[stream.id] = stream
