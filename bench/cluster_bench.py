@@ -280,22 +280,7 @@ def bench(
         cp = start_control_plane(peers, work)
         started.append(cp.proc)
         log(f"control plane up: {', '.join(cp.components)}")
-        applied = subprocess.run(
-            [
-                ib.find_kubectl(),
-                "--kubeconfig",
-                str(cp.kubeconfig),
-                "apply",
-                "--server-side",
-                "-f",
-                str(crds),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if applied.returncode != 0:
-            raise RuntimeError(f"applying Istio CRDs failed: {applied.stderr}")
+        ib.apply_istio_crds(cp.kubeconfig, crds, timeout=300)
         churn = WorkloadChurn(cp.kubeconfig, tier)
         churn.setup(lambda m: log(f"setup: {m}"))
         wait_pods(churn, tier)

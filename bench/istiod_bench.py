@@ -217,6 +217,27 @@ class Cluster:
     ca: Path
 
 
+def apply_istio_crds(kubeconfig: Path, crds: Path, timeout: float) -> None:
+    """Istio's CRDs (built beside pilot-discovery) into the cluster, server-side, as istiod
+    needs them before it starts."""
+    applied = subprocess.run(
+        [
+            find_kubectl(),
+            "--kubeconfig",
+            str(kubeconfig),
+            "apply",
+            "--server-side",
+            "-f",
+            str(crds),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if applied.returncode != 0:
+        raise RuntimeError(f"applying Istio CRDs failed: {applied.stderr}")
+
+
 def start_cluster(binary: Path, work: Path) -> Cluster:
     argv = [str(binary), "--dir", str(work / "tc")]
     proc = Proc("testcluster", argv, work / "tc.log", {}, pipe=True)
@@ -573,22 +594,7 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
             testcluster, Path(tempfile.mkdtemp(prefix="istiod-bench-", dir=work))
         )
         procs.append(cluster.proc)
-        applied = subprocess.run(
-            [
-                find_kubectl(),
-                "--kubeconfig",
-                str(cluster.kubeconfig),
-                "apply",
-                "--server-side",
-                "-f",
-                str(crds),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if applied.returncode != 0:
-            raise RuntimeError(f"applying Istio CRDs failed: {applied.stderr}")
+        apply_istio_crds(cluster.kubeconfig, crds, timeout=120)
         churn = Churn(cluster.kubeconfig, a.namespaces, a.enrolled, a.pods, a.seed, a.mix)
         churn.setup()
         mesh_ns = set(churn.enrolled)

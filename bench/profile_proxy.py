@@ -183,12 +183,7 @@ async def drive(args: argparse.Namespace) -> None:
             shutil.copy(raw, args.raw_out)
             print(f"\nraw collapsed stacks (flamegraph.pl / speedscope input): {args.raw_out}")
     finally:
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        mp.stop(procs)
 
 
 def main() -> None:
