@@ -197,34 +197,13 @@ def start_control_plane(peers: Path, work: Path) -> ControlPlane:
 def start_proxy(
     cp: ControlPlane, mode: str, extra: list[str], work: Path
 ) -> tuple[ib.Proc, Path, str]:
-    port, admin = ib.free_port(), ib.free_port()
-    ca_out = work / f"{mode}-ca.crt"
+    """The proxy of one mode (``{nocc}`` in ``extra``: the churn-control-off config file)."""
     nocc = work / "nocc.yaml"
     nocc.write_text(NOCC_CONFIG)
-    argv = [
-        sys.executable,
-        "-m",
-        "discofilter",
-        "serve",
-        "--kubeconfig",
-        str(cp.kubeconfig),
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--selector",
-        "=".join(LABEL),
-        "--self-signed-tls",
-        "--self-signed-ca-out",
-        str(ca_out),
-        "--admin-listen",
-        f"127.0.0.1:{admin}",
-        *[a.replace("{nocc}", str(nocc)) for a in extra],
-    ]
-    proc = ib.Proc(mode, argv, work / f"{mode}.log", {})
-    ib.wait_until(f"{mode} /readyz", ib.answers(f"http://127.0.0.1:{admin}/readyz"), 120, proc)
-    kc = ib.write_kubeconfig(
-        work / f"{mode}.kubeconfig", f"https://127.0.0.1:{port}", ca_out, cp.token
+    flags = [a.replace("{nocc}", str(nocc)) for a in extra]
+    return ib.start_proxy(
+        cp.kubeconfig, cp.token, work, mode, flags, ready_seconds=120, label=LABEL
     )
-    return proc, kc, f"http://127.0.0.1:{admin}"
 
 
 @dataclass

@@ -47,7 +47,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -267,32 +267,41 @@ def write_kubeconfig(path: Path, server: str, ca: Path, token: str) -> Path:
     return path
 
 
-def start_proxy(cluster: Cluster, work: Path) -> tuple[Proc, Path, str]:
+def start_proxy(
+    kubeconfig: Path,
+    token: str,
+    work: Path,
+    name: str = "discofilter",
+    extra: Sequence[str] = (),
+    ready_seconds: float = 60.0,
+    label: tuple[str, str] = LABEL,
+) -> tuple[Proc, Path, str]:
+    """One ``discofilter serve`` in front of the cluster (TLS, ``label`` as its selector,
+    ``extra`` flags), ready; its process, a kubeconfig pointing at it, and its admin URL."""
     port, admin = free_port(), free_port()
-    ca_out = work / "proxy-ca.crt"
+    ca_out = work / f"{name}-ca.crt"
     argv = [
         sys.executable,
         "-m",
         "discofilter",
         "serve",
         "--kubeconfig",
-        str(cluster.kubeconfig),
+        str(kubeconfig),
         "--listen",
         f"127.0.0.1:{port}",
         "--selector",
-        "=".join(LABEL),
+        "=".join(label),
         "--self-signed-tls",
         "--self-signed-ca-out",
         str(ca_out),
         "--admin-listen",
         f"127.0.0.1:{admin}",
+        *extra,
     ]
-    proc = Proc("discofilter", argv, work / "discofilter.log", {})
-    wait_until("discofilter /readyz", answers(f"http://127.0.0.1:{admin}/readyz"), 60, proc)
-    kubeconfig = write_kubeconfig(
-        work / "via-proxy.kubeconfig", f"https://127.0.0.1:{port}", ca_out, cluster.token
-    )
-    return proc, kubeconfig, f"http://127.0.0.1:{admin}"
+    proc = Proc(name, argv, work / f"{name}.log", {})
+    wait_until(f"{name} /readyz", answers(f"http://127.0.0.1:{admin}/readyz"), ready_seconds, proc)
+    via = write_kubeconfig(work / f"{name}.kubeconfig", f"https://127.0.0.1:{port}", ca_out, token)
+    return proc, via, f"http://127.0.0.1:{admin}"
 
 
 @dataclass
@@ -598,7 +607,7 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
         churn = Churn(cluster.kubeconfig, a.namespaces, a.enrolled, a.pods, a.seed, a.mix)
         churn.setup()
         mesh_ns = set(churn.enrolled)
-        proxy, via_proxy, proxy_admin = start_proxy(cluster, work)
+        proxy, via_proxy, proxy_admin = start_proxy(cluster.kubeconfig, cluster.token, work)
         procs.append(proxy)
         witness = SliceWitness(via_proxy)
         direct_kc = write_kubeconfig(
