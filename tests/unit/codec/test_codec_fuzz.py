@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from byte_edits import edited
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -39,17 +40,8 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 
 @st.composite
 def _mutated(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
-    data = bytearray(b"".join(draw(st.lists(st.sampled_from(seeds), min_size=1, max_size=3))))
-    for _ in range(draw(st.integers(0, 6))):
-        op = draw(st.integers(0, 2))
-        pos = draw(st.integers(0, max(len(data) - 1, 0)))
-        if op == 0 and data:
-            data[pos] = draw(st.integers(0, 255))
-        elif op == 1:
-            del data[pos : pos + draw(st.integers(1, 8))]
-        else:
-            data[pos:pos] = draw(st.binary(min_size=1, max_size=8))
-    return bytes(data)
+    data = b"".join(draw(st.lists(st.sampled_from(seeds), min_size=1, max_size=3)))
+    return edited(draw, data, draw(st.integers(0, 6)))
 
 
 def _drive(dec: JsonWatchDecoder | ProtoWatchDecoder, data: bytes, cut: int) -> None:
