@@ -13,6 +13,7 @@ codec's protobuf subset when it is available, else 415.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
 import logging
 from collections import Counter
@@ -37,6 +38,8 @@ from discofilter.sim.encoding import (
 )
 from discofilter.sim.history import StoredEvent
 from discofilter.sim.listing import list_objects
+from discofilter.sim.metrics import CONTENT_TYPE as METRICS_TYPE
+from discofilter.sim.metrics import SimMetrics
 from discofilter.sim.options import parse_list_options
 from discofilter.sim.paths import ResourcePath, parse_path
 from discofilter.sim.resources import RESOURCES
@@ -99,6 +102,8 @@ class Simulator:
         self.url = ""
         self.requests: Counter[str] = Counter()
         """Requests served, keyed "VERB resource" (``list pods``, ``watch namespaces``...)."""
+        self.metrics = SimMetrics()
+        """What this server paid (open watches, bytes sent, events), served on ``/metrics``."""
         self._wakers: dict[str, set[Waker]] = {r: set() for r in RESOURCES}
         self._unsubscribe = self.store.subscribe(self._on_commit)
         self._closing = False
@@ -143,6 +148,7 @@ class Simulator:
         return sum(len(w) for w in self._wakers.values())
 
     def _on_commit(self, resource: str, ev: StoredEvent) -> None:
+        self.metrics.on_event(resource)
         for w in self._wakers[resource]:
             w.wake()
 
@@ -201,6 +207,8 @@ class Simulator:
         doc: Obj | None
         if path in ("/healthz", "/readyz", "/livez"):
             return web.Response(text="ok")
+        if path == "/metrics":
+            return web.Response(text=self.metrics.render(), headers={"Content-Type": METRICS_TYPE})
         if path == "/version":
             doc = discovery.version_doc()
         elif path == "/api":
@@ -283,6 +291,7 @@ class Simulator:
             self.requests[f"watch {rp.resource}"] += 1
             waker = Waker()
             self._wakers[rp.resource].add(waker)
+            self.metrics.on_watch_start(rp.resource, rp.namespace is not None)
             try:
                 return await serve_watch(
                     request,
@@ -295,9 +304,11 @@ class Simulator:
                     bookmark_interval=self.bookmark_interval,
                     waker=waker,
                     is_closing=lambda: self._closing,
+                    on_sent=functools.partial(self.metrics.on_sent, "WATCH", rp.resource),
                 )
             finally:
                 self._wakers[rp.resource].discard(waker)
+                self.metrics.on_watch_end(rp.resource, rp.namespace is not None)
         self.requests[f"list {rp.resource}"] += 1
         items, meta = list_objects(
             self.store, rp.resource, rp.namespace, opts, self.clock, self.continue_ttl
@@ -311,10 +322,10 @@ class Simulator:
                 include_object=opts.include_object,
                 version=neg.target_version,
             )
-            return self._respond_list(request, neg, neg.encoding.object(body))
+            return self._respond_list(request, rp, neg, neg.encoding.object(body))
         if neg.target in (PARTIAL, PARTIAL_LIST):
             return self._respond_list(
-                request, neg, neg.encoding.object(partial_list(items, meta, neg.target_version))
+                request, rp, neg, neg.encoding.object(partial_list(items, meta, neg.target_version))
             )
         info = RESOURCES[rp.resource]
         doc = {
@@ -325,9 +336,11 @@ class Simulator:
             # the real-peer conformance test); the list's own TypeMeta says what they are.
             "items": [{k: v for k, v in o.items() if k not in _TYPE_KEYS} for o in items],
         }
-        return self._respond_list(request, neg, neg.encoding.list(doc))
+        return self._respond_list(request, rp, neg, neg.encoding.list(doc))
 
-    def _respond_list(self, request: web.Request, neg: Negotiated, body: bytes) -> web.Response:
+    def _respond_list(
+        self, request: web.Request, rp: ResourcePath, neg: Negotiated, body: bytes
+    ) -> web.Response:
         """A LIST body, gzipped like kube-apiserver does (APIResponseCompression, on by default):
         when the client accepts gzip and the body is at least 128 KiB. Level 1 keeps a 1 GB
         150k-pod list at seconds, not tens of seconds; the bytes on the wire are what matter to
@@ -337,10 +350,13 @@ class Simulator:
             and len(body) >= GZIP_THRESHOLD
             and "gzip" in request.headers.get("Accept-Encoding", "")
         ):
-            resp = self._respond(neg, gzip.compress(body, compresslevel=1))
+            body = gzip.compress(body, compresslevel=1)
+            self.metrics.on_sent("LIST", rp.resource, len(body))
+            resp = self._respond(neg, body)
             resp.headers["Content-Encoding"] = "gzip"
             resp.headers["Vary"] = "Accept-Encoding"
             return resp
+        self.metrics.on_sent("LIST", rp.resource, len(body))
         return self._respond(neg, body)
 
     def close_watches(self) -> int:

@@ -151,8 +151,10 @@ async def serve_watch(
     bookmark_interval: float,
     waker: Waker,
     is_closing: Callable[[], bool] = lambda: False,
+    on_sent: Callable[[int], None] = lambda n: None,
 ) -> web.StreamResponse:
-    """Stream one watch until timeout, client disconnect, or expiry."""
+    """Stream one watch until timeout, client disconnect, or expiry; ``on_sent`` is told the size
+    of every write (the server's bytes-sent counter)."""
     hist = store.history(resource)
     filt = ObjectFilter(resource, namespace, opts.label, opts.field)
     enc = EventEncoder(resource, neg, opts, clock)
@@ -184,8 +186,13 @@ async def serve_watch(
     )
     resp.enable_chunked_encoding()
     await resp.prepare(request)
+
+    async def write(data: bytes) -> None:
+        on_sent(len(data))
+        await resp.write(data)
+
     if cursor is None:
-        await resp.write(enc.expired(too_old))
+        await write(enc.expired(too_old))
         await resp.write_eof()
         return resp
 
@@ -209,15 +216,15 @@ async def serve_watch(
     try:
         for i in range(0, len(initial), _BATCH_EVENTS):
             chunk = initial[i : i + _BATCH_EVENTS]
-            await resp.write(b"".join(enc.frame(ADDED, o) for o in chunk))
+            await write(b"".join(enc.frame(ADDED, o) for o in chunk))
             if state["timed_out"]:
                 return resp
         if initial_end_rv is not None:
-            await resp.write(enc.bookmark(initial_end_rv, initial_end=True))
+            await write(enc.bookmark(initial_end_rv, initial_end=True))
         while not state["timed_out"] and not is_closing() and not waker.closed:
             events = hist.read(cursor, _BATCH_EVENTS)
             if events is None:
-                await resp.write(enc.expired(expired_message()))
+                await write(enc.expired(expired_message()))
                 break
             if events:
                 recent = hist.end - cursor <= ENCODE_WINDOW
@@ -235,14 +242,14 @@ async def serve_watch(
                     parts.append(data)
                     size += len(data)
                     if size >= _BATCH_BYTES:
-                        await resp.write(b"".join(parts))
+                        await write(b"".join(parts))
                         parts, size = [], 0
                 if parts:
-                    await resp.write(b"".join(parts))
+                    await write(b"".join(parts))
                 continue
             if state["bookmark_due"] or (waker.bookmark_requested and opts.allow_bookmarks):
                 state["bookmark_due"] = waker.bookmark_requested = False
-                await resp.write(enc.bookmark(store.resource_version))
+                await write(enc.bookmark(store.resource_version))
                 continue
             if request.transport is None or request.transport.is_closing():
                 break
