@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from discofilter.errors import DiscofilterError
+from discofilter.harness.fanout import FANOUT_MODES
 from discofilter.harness.targets import DIRECT, MODES
 
 DEFAULT_MODES = ",".join(MODES)
+FANOUT_DEFAULT = ",".join(FANOUT_MODES)
 RESULTS_MD = Path(__file__).resolve().parents[2] / "bench" / "RESULTS.md"
 # The plotting stack (matplotlib, numpy, pillow, fonttools: ~150 MB) is the ``bench`` extra, so
 # the proxy's own install stays lean; say so before a long run rather than fail at its end.
@@ -41,12 +43,16 @@ def register(sub: Any) -> None:
     )
     b.add_argument(
         "--modes",
-        default=DEFAULT_MODES,
+        default=None,
         help=f"comma-separated subset of {DEFAULT_MODES} (direct is always run: it is the "
-        "reference)",
+        f"reference); with --clients N: a subset of {FANOUT_DEFAULT}",
     )
     b.add_argument(
-        "--clients", default="python", help="comma-separated: python (default), official"
+        "--clients",
+        default="python",
+        help="comma-separated client kinds: python (default), official; or client counts "
+        "(e.g. 1,3,10): N identical clients per kind through each of "
+        f"{FANOUT_DEFAULT}, one phase per mode and N, upstream cost read from the emulator",
     )
     b.add_argument("--kubeconfig", default=None, help="drive churn in this real cluster instead")
     b.add_argument("--context", default=None, help="kubeconfig context (with --kubeconfig)")
@@ -115,6 +121,8 @@ def run_bench(args: argparse.Namespace) -> int:
     from discofilter.harness.pipeline import BenchArgs, bench
 
     clients = [c.strip() for c in args.clients.split(",") if c.strip()]
+    if clients and all(c.isdigit() for c in clients):
+        return _run_fanout(args, sorted({int(c) for c in clients}))
     bad = [c for c in clients if c not in ("python", "official")]
     if bad:
         raise SystemExit(f"discofilter bench: unknown clients {bad}; known: python, official")
@@ -124,7 +132,7 @@ def run_bench(args: argparse.Namespace) -> int:
         scenario=args.scenario,
         out=args.out,
         duration_s=args.duration,
-        modes=_parse_modes(args.modes),
+        modes=_parse_modes(args.modes or DEFAULT_MODES),
         clients=clients,
         kubeconfig=args.kubeconfig,
         context=args.context,
@@ -143,6 +151,52 @@ def run_bench(args: argparse.Namespace) -> int:
         # Bad scenario, a child that would not start, an unreachable cluster: say what, no trace.
         print(f"discofilter bench: {e}", file=sys.stderr)
         return 2
+    return 0 if results["final_state_matches"] else 1
+
+
+def _run_fanout(args: argparse.Namespace, counts: list[int]) -> int:
+    """``--clients 1,3,10``: the fan-out phases (``harness.fanout``)."""
+    from discofilter.harness.fanout import FanoutSpec, run_fanout
+    from discofilter.harness.fanout_report import render_table, write_outputs
+
+    if counts[0] < 1:
+        raise SystemExit("discofilter bench: --clients counts must be at least 1")
+    if args.kubeconfig:
+        raise SystemExit(
+            "discofilter bench: --clients N measures the upstream from the emulator's own "
+            "/metrics; it does not run against --kubeconfig"
+        )
+    modes = [m.strip() for m in (args.modes or FANOUT_DEFAULT).split(",") if m.strip()]
+    bad = [m for m in modes if m not in FANOUT_MODES]
+    if bad:
+        raise SystemExit(
+            f"discofilter bench: unknown modes {bad} with --clients N; known: {FANOUT_DEFAULT}"
+        )
+    spec = FanoutSpec(
+        scenario=args.scenario,
+        counts=counts,
+        modes=modes,
+        duration_s=args.duration,
+        kinds=args.kinds.split(",") if args.kinds else None,
+        seed=args.seed,
+        non_mesh_share=args.non_mesh_share,
+        catch_up_timeout_s=args.catch_up_timeout,
+        sync_timeout_s=args.sync_timeout,
+        command="discofilter " + shlex.join(sys.argv[1:]),
+    )
+    try:
+        results = _run(run_fanout(spec))
+    except (DiscofilterError, RuntimeError, OSError) as e:
+        print(f"discofilter bench: {e}", file=sys.stderr)
+        return 2
+    paths = write_outputs(
+        results,
+        args.out,
+        results_md=RESULTS_MD if args.append_results else None,
+        plots=not args.no_plots,
+    )
+    sys.stdout.write(render_table(results))
+    sys.stdout.write(f"wrote {', '.join(str(p) for p in paths)}\n")
     return 0 if results["final_state_matches"] else 1
 
 

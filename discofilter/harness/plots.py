@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -78,6 +79,37 @@ def plot_latency_cdf(samples: Mapping[str, Sequence[float]], out: Path, title: s
     ax.set_ylabel("fraction of events")
     ax.set_title(title or "Added latency vs the direct client (CDF)")
     ax.grid(True, alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+FANOUT_COLORS = {"shared": "tab:blue", "per-client": "tab:orange", "kubectl-proxy": "tab:red"}
+
+
+def plot_fanout(results: Mapping[str, Any], out: Path) -> Path:
+    """``bench --clients``: proxy CPU per upstream event and API-server bytes against N."""
+    fig, (ax_cpu, ax_bytes) = plt.subplots(1, 2, figsize=(10, 4.2), dpi=100)
+    for mode, m in results["modes"].items():
+        runs = [(int(n), r) for n, r in m["runs"].items() if r["status"] == "ok"]
+        if not runs:
+            continue
+        ns = [n for n, _ in runs]
+        style = {"color": FANOUT_COLORS.get(mode), "marker": "o", "label": mode}
+        ax_cpu.plot(ns, [r["proxy_cpu_us_per_upstream_event"] or 0 for _, r in runs], **style)
+        total = [(r["upstream_watch_bytes"] + r["upstream_list_bytes"]) / 1e6 for _, r in runs]
+        ax_bytes.plot(ns, total, **style)
+    ax_cpu.set_title("proxy CPU per upstream event")
+    ax_cpu.set_ylabel("µs")
+    ax_bytes.set_title("bytes sent by the API server (LIST + watch)")
+    ax_bytes.set_ylabel("MB")
+    for ax in (ax_cpu, ax_bytes):
+        ax.set_xlabel("identical clients per kind (N)")
+        ax.set_xticks(list(results["counts"]))
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="best", fontsize="small")
+    fig.suptitle(f"{results['scenario']['name']}: cost against the number of clients")
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)

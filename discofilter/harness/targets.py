@@ -86,7 +86,9 @@ async def start_discofilter(
     *,
     kubeconfig: str | None = None,
     always_enrolled: list[str] | None = None,
+    extra_args: list[str] | None = None,
 ) -> Target:
+    """``discofilter serve`` for ``mode``; ``extra_args`` go on its command line as they are."""
     port = free_port()
     cfg_path = work_dir / f"{mode}.yaml"
     doc = proxy_config(discovery_selectors, mode == DISCOFILTER, always_enrolled)
@@ -96,6 +98,7 @@ async def start_discofilter(
     # The admin listener serves /metrics: the proxy's own count of slow clients it cut off.
     args += ["--admin-listen", f"127.0.0.1:{admin_port}"]
     args += ["--kubeconfig", kubeconfig] if kubeconfig else ["--upstream", upstream_url]
+    args += extra_args or []
     child = await spawn(mode, python_module_argv("discofilter", *args))
     extra = {"admin_url": f"http://127.0.0.1:{admin_port}"}
     return await _until_ready(session, Target(mode, f"http://127.0.0.1:{port}", child, extra=extra))
