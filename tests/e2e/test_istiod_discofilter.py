@@ -75,12 +75,8 @@ def ensure_namespace(api: k8s.ApiClient, name: str, *, enrolled: bool) -> None:
             raise
 
 
-@pytest.fixture(scope="module")
-def istiod(
-    cluster: Cluster, proxy: Proxy, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """pilot-discovery through the proxy; yields its debug HTTP base URL."""
-    binary = pilot_discovery()
+def apply_istio_crds(cluster: Cluster, binary: Path) -> None:
+    """Istio's CRDs (beside the pilot-discovery binary) and istio-system, as istiod needs them."""
     applied = subprocess.run(
         [
             kubectl(),
@@ -97,6 +93,15 @@ def istiod(
     )
     assert applied.returncode == 0, applied.stderr
     ensure_namespace(cluster.api, "istio-system", enrolled=False)
+
+
+@pytest.fixture(scope="module")
+def istiod(
+    cluster: Cluster, proxy: Proxy, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """pilot-discovery through the proxy; yields its debug HTTP base URL."""
+    binary = pilot_discovery()
+    apply_istio_crds(cluster, binary)
     for ns in MESH + BATCH:
         make_namespace(cluster.api, ns, enrolled=ns in MESH)
         make_workload(cluster.api, ns, "web", 3)

@@ -13,6 +13,7 @@ each test starts its own proxy so the gauge's baseline excludes it.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import re
@@ -63,6 +64,9 @@ class TlsProxy:
     url: str
     ca: Path
     child: Child
+    base_watches: dict[str, int]
+    """kube-apiserver's watch gauge (``cluster_watches``) just before this proxy started: a
+    shared proxy may open its upstream watches at start, before any client."""
 
 
 def _ssl(ca: Path) -> ssl.SSLContext:
@@ -76,15 +80,15 @@ def _get(url: str, token: str, ca: Path) -> bytes:
         return body
 
 
-@pytest.fixture
-def tls_proxy(
-    request: pytest.FixtureRequest, cluster: Cluster, tmp_path: Path
-) -> Iterator[TlsProxy]:
-    mode = request.param
+@contextlib.contextmanager
+def start_tls_proxy(cluster: Cluster, state: Path, mode: str) -> Iterator[TlsProxy]:
+    """A standalone ``discofilter serve`` (self-signed TLS, callers' own tokens) in ``mode``;
+    skips the test when ``mode`` is shared and this build has no ``--shared-watches``."""
     if mode == SHARED and (reason := shared_flag_missing()) is not None:
         pytest.skip(f"E2E SKIPPED — {reason} (issue 15 phase B not merged)")
+    base = cluster_watches(cluster)
     port = free_port()
-    ca = tmp_path / "proxy-ca.crt"
+    ca = state / "proxy-ca.crt"
     argv = python_module(
         "serve",
         "--listen",
@@ -101,7 +105,7 @@ def tls_proxy(
     )
     if mode == SHARED:
         argv.append("--shared-watches")
-    child = Child(argv, tmp_path / "proxy.log")
+    child = Child(argv, state / "proxy.log")
     url = f"https://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + PROXY_START_TIMEOUT
@@ -117,9 +121,17 @@ def tls_proxy(
             if time.monotonic() > deadline:
                 pytest.fail(f"proxy not answering after {PROXY_START_TIMEOUT}s\n{child.tail()}")
             time.sleep(0.1)  # polling a port for start-up: no event to await across processes
-        yield TlsProxy(url, ca, child)
+        yield TlsProxy(url, ca, child, base)
     finally:
         child.stop()
+
+
+@pytest.fixture
+def tls_proxy(
+    request: pytest.FixtureRequest, cluster: Cluster, tmp_path: Path
+) -> Iterator[TlsProxy]:
+    with start_tls_proxy(cluster, tmp_path, request.param) as p:
+        yield p
 
 
 def informer_kubeconfig(path: Path, proxy: TlsProxy, token: str) -> Path:
@@ -238,7 +250,7 @@ def test_three_informers_one_upstream_watch_per_kind(
         make_namespace(cluster.api, ns, enrolled=enrolled)
         make_workload(cluster.api, ns, "web", PODS)
 
-    base = cluster_watches(cluster)
+    base = tls_proxy.base_watches
     kubeconfig = informer_kubeconfig(tmp_path / "informer.kubeconfig", tls_proxy, cluster.token)
     informers: list[Child] = []
     try:
