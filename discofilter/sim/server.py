@@ -24,7 +24,7 @@ from aiohttp import web
 
 from discofilter.clock import Clock, SystemClock
 from discofilter.errors import DiscofilterError
-from discofilter.sim import apierrors, discovery, openapi
+from discofilter.sim import access, apierrors, discovery, openapi
 from discofilter.sim.apierrors import ApiError
 from discofilter.sim.encoding import (
     JSON,
@@ -102,6 +102,8 @@ class Simulator:
         self.url = ""
         self.requests: Counter[str] = Counter()
         """Requests served, keyed "VERB resource" (``list pods``, ``watch namespaces``...)."""
+        self.access_policy: access.Policy = access.allow_all
+        """Who may do what, for access reviews (the emulator itself authorizes nothing)."""
         self.metrics = SimMetrics()
         """What this server paid (open watches, bytes sent, events), served on ``/metrics``."""
         self._wakers: dict[str, set[Waker]] = {r: set() for r in RESOURCES}
@@ -171,6 +173,9 @@ class Simulator:
             doc = self._discovery(path, request)
             if doc is not None:
                 return doc
+        if request.method == "POST" and path in access.PATHS:
+            self.requests[f"create {path.rsplit('/', 1)[1]}"] += 1
+            return await access.review(request, path, self.access_policy)
         rp = parse_path(path)
         if rp is None:
             raise ApiError(404, _NOT_FOUND, "NotFound")
