@@ -14,13 +14,15 @@ such a key in this build the shared runs are skipped with that reason. Tests tha
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import inspect
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
 
 import tests.component.proxy.conftest as proxy_conftest
 import tests.reliability.fakes as fakes
+from discofilter.authz import Attributes, Verdict
 from discofilter.config import Config, load_config_text
 from discofilter.errors import ConfigError
 from discofilter.server.proxy import ProxyServer
@@ -64,13 +66,22 @@ def with_sharing(config: Config) -> Config:
     return _overlay(Config(), shared, config)  # type: ignore[no-any-return]
 
 
-class SharedProxyServer(ProxyServer):
-    """``ProxyServer`` whose config has shared watches on (the shared run's proxies)."""
+class AllowAll:
+    """An ``Authorizer`` that allows every caller: these tests are about faults and hostile
+    input, not authorization (tested with real reviews in tests/unit/authz and tests/e2e)."""
 
-    built = 0
+    async def authorize(self, headers: Mapping[str, str], attrs: Attributes) -> Verdict:
+        return Verdict(True)
+
+
+class SharedProxyServer(ProxyServer):
+    """``ProxyServer`` whose config has shared watches on (the shared run's proxies); given an
+    allow-all authorizer when the server takes one as ``authorizer`` (shared mode refuses to
+    start without one)."""
 
     def __init__(self, config: Config, *args: Any, **kwargs: Any) -> None:
-        SharedProxyServer.built += 1
+        if "authorizer" in inspect.signature(ProxyServer.__init__).parameters:
+            kwargs.setdefault("authorizer", AllowAll())
         super().__init__(with_sharing(config), *args, **kwargs)
 
 
