@@ -7,6 +7,7 @@ end of the session by pid.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,10 +34,10 @@ PROXY_START_TIMEOUT = 30.0
 """Seconds for `discofilter serve` to import and answer (about 1-2 s)."""
 
 
-@pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+@contextlib.contextmanager
+def started_cluster(state: Path) -> Iterator[Cluster]:
+    """A fresh testcluster (etcd + kube-apiserver) under ``state``, stopped on exit."""
     binary = require_peer("testcluster")
-    state = tmp_path_factory.mktemp("testcluster")
     child = Child(
         [str(binary), "--dir", str(state / "state")], state / "testcluster.log", stdin=True
     )
@@ -63,6 +64,21 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         api.close()
     finally:
         child.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with started_cluster(tmp_path_factory.mktemp("testcluster")) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A kube-apiserver for one module alone: tests that count its open watches
+    (``apiserver_longrunning_requests``) must not see other modules' clients, whose watches
+    close and reopen on their own schedule (a shared server made such a count flaky in CI)."""
+    with started_cluster(tmp_path_factory.mktemp("own-testcluster")) as c:
+        yield c
 
 
 @pytest.fixture(scope="session")

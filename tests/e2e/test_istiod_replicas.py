@@ -80,6 +80,12 @@ def start_istiod(binary: Path, kubeconfig: Path, state: Path, name: str) -> tupl
     return child, f"http://127.0.0.1:{http}"
 
 
+@pytest.fixture(scope="module")
+def cluster(own_cluster: Cluster) -> Cluster:
+    """This module counts kube-apiserver's open watches: it gets an API server of its own."""
+    return own_cluster
+
+
 @pytest.fixture(params=[SHARED, PER_CLIENT])
 def replicas(
     request: pytest.FixtureRequest, cluster: Cluster, tmp_path: Path

@@ -126,6 +126,12 @@ def start_tls_proxy(cluster: Cluster, state: Path, mode: str) -> Iterator[TlsPro
         child.stop()
 
 
+@pytest.fixture(scope="module")
+def cluster(own_cluster: Cluster) -> Cluster:
+    """This module counts kube-apiserver's open watches: it gets an API server of its own."""
+    return own_cluster
+
+
 @pytest.fixture
 def tls_proxy(
     request: pytest.FixtureRequest, cluster: Cluster, tmp_path: Path
