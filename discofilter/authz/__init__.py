@@ -4,7 +4,7 @@ A shared upstream watch runs under the proxy's own identity, so the API server n
 each caller; before the proxy serves a caller from the cache it asks, as that caller, whether the
 caller may do what the request asks. This module fixes the contract between the server (which
 asks) and the authorizer (which answers); ``docs/shared-watches.md`` says how answers are made
-and cached.
+and cached, and ``review.py`` (``ReviewAuthorizer``, exported here) makes them.
 """
 
 from __future__ import annotations
@@ -44,3 +44,9 @@ class Authorizer(Protocol):
         """Whether the caller whose request carried ``headers`` (``Authorization`` and
         ``Impersonate-*``, as received) may do ``attrs``. Never raises for a refusal; raises
         ``discofilter.errors.UpstreamError`` only when the API server could not be asked."""
+
+
+# Imported last: review.py needs Attributes and Verdict from this module, already defined above.
+from discofilter.authz.review import ReviewAuthorizer, ReviewStats  # noqa: E402
+
+__all__ = ["Attributes", "Authorizer", "ReviewAuthorizer", "ReviewStats", "Verdict"]

@@ -8,6 +8,12 @@ identity with narrower rights installs its own ``policy(token, attributes) -> bo
 ``token`` is the caller's bearer token (None without one; for a ``SubjectAccessReview`` the
 reviewed ``spec.user``) and ``attributes`` the review's ``spec.resourceAttributes``.
 
+Authentication: by default any bearer token is accepted (the emulator knows no users). A test that
+needs the API server's ``401`` for an unknown token sets ``tokens`` (``Simulator.access_tokens``):
+a review carrying a bearer token outside that set is then answered ``401 Unauthorized``, as
+kube-apiserver answers a token no authenticator accepts; a review without a bearer token still
+reaches the policy with ``token=None`` (anonymous).
+
 Wire shape as kube-apiserver's: POST the review object (JSON), answer ``201 Created`` with the
 object echoed and ``status: {allowed, denied?, reason?}``. Protobuf review bodies are not
 supported (415, like other protobuf bodies without the codec), nor ``nonResourceAttributes``
@@ -16,7 +22,7 @@ supported (415, like other protobuf bodies without the codec), nor ``nonResource
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import orjson
@@ -42,8 +48,15 @@ def bearer(headers: Mapping[str, str]) -> str | None:
     return value.strip() or None if scheme.lower() == "bearer" else None
 
 
-async def review(request: web.Request, path: str, policy: Policy) -> web.Response:
-    """Answer one access review POSTed to ``path`` (one of ``PATHS``)."""
+async def review(
+    request: web.Request, path: str, policy: Policy, tokens: Collection[str] | None = None
+) -> web.Response:
+    """Answer one access review POSTed to ``path`` (one of ``PATHS``); ``tokens``, when given,
+    are the only bearer tokens authenticated (another one is a 401, before the body is read)."""
+    caller = bearer(request.headers)
+    if tokens is not None and caller is not None and caller not in tokens:
+        # kube-apiserver's exact answer: no hint whether the token is unknown, expired or revoked.
+        raise ApiError(401, "Unauthorized", "Unauthorized")
     ctype = request.headers.get("Content-Type", "application/json").split(";")[0].strip()
     if ctype != "application/json":
         raise ApiError(
@@ -65,7 +78,7 @@ async def review(request: web.Request, path: str, policy: Policy) -> web.Respons
             "reason": "the emulator reviews resourceAttributes only",
         }
     else:
-        who = bearer(request.headers) if path == SELF else spec.get("user")
+        who = caller if path == SELF else spec.get("user")
         allowed = bool(policy(who, attrs))
         status = {"allowed": allowed}
         if not allowed:

@@ -104,6 +104,9 @@ class Simulator:
         """Requests served, keyed "VERB resource" (``list pods``, ``watch namespaces``...)."""
         self.access_policy: access.Policy = access.allow_all
         """Who may do what, for access reviews (the emulator itself authorizes nothing)."""
+        self.access_tokens: frozenset[str] | None = None
+        """Bearer tokens access reviews authenticate; None (default) accepts any. When set, a
+        review with another token is answered 401 (other requests are not authenticated)."""
         self.metrics = SimMetrics()
         """What this server paid (open watches, bytes sent, events), served on ``/metrics``."""
         self._wakers: dict[str, set[Waker]] = {r: set() for r in RESOURCES}
@@ -175,7 +178,7 @@ class Simulator:
                 return doc
         if request.method == "POST" and path in access.PATHS:
             self.requests[f"create {path.rsplit('/', 1)[1]}"] += 1
-            return await access.review(request, path, self.access_policy)
+            return await access.review(request, path, self.access_policy, self.access_tokens)
         rp = parse_path(path)
         if rp is None:
             raise ApiError(404, _NOT_FOUND, "NotFound")

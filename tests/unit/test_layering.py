@@ -62,6 +62,8 @@ WRONG_WAY: dict[str, tuple[str, ...]] = {
         "discofilter.cli",
     ),
     "upstream": ("discofilter.server", "discofilter.admin", "discofilter.sim"),
+    # The authorizer is handed to the server, and asks through upstream only.
+    "authz": ("discofilter.server", "discofilter.admin", "discofilter.sim"),
     # The stream machinery gets its collaborators passed in: no HTTP library, no hub.
     "server/streams": ("aiohttp", "discofilter.server.proxy", "discofilter.server.front"),
     # The HTTP front reads the worker through front/context.py's protocol, not the class.

@@ -75,3 +75,29 @@ async def test_bad_reviews_are_status_errors(sim: Simulator) -> None:
         async with s.post(SELF, json=body) as r:
             assert r.status == 201
             assert (await r.json())["status"]["allowed"] is False
+
+
+async def test_unknown_token_is_401_when_tokens_are_set(sim: Simulator) -> None:
+    sim.access_policy = lambda token, attrs: token == "a"
+    body = _review("SelfSubjectAccessReview", PODS_CLUSTER)
+    async with aiohttp.ClientSession(sim.url) as s:
+        # Default: every token is authenticated, the policy decides.
+        async with s.post(SELF, json=body, headers={"Authorization": "Bearer zz"}) as r:
+            assert r.status == 201 and (await r.json())["status"]["allowed"] is False
+        sim.access_tokens = frozenset({"a"})
+        async with s.post(SELF, json=body, headers={"Authorization": "Bearer zz"}) as r:
+            assert r.status == 401
+            assert await r.json() == {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Failure",
+                "message": "Unauthorized",
+                "reason": "Unauthorized",
+                "code": 401,
+            }
+        async with s.post(SELF, json=body, headers={"Authorization": "Bearer a"}) as r:
+            assert r.status == 201 and (await r.json())["status"] == {"allowed": True}
+        # No token: anonymous, not unauthenticated-with-a-bad-token; the policy answers.
+        async with s.post(SELF, json=body) as r:
+            assert r.status == 201 and (await r.json())["status"]["allowed"] is False
