@@ -70,8 +70,9 @@ _JSON = "application/json"
 
 @dataclass(slots=True)
 class ReviewStats:
-    """Counters since start. Every ``authorize`` call adds one to exactly one of ``allowed``,
-    ``denied``, ``errors``, and to exactly one of ``reviews``, ``cache_hits``."""
+    """Counters since start. Every ``authorize`` call adds one to exactly one of ``reviews``,
+    ``cache_hits``, and, when it returns or raises ``UpstreamError`` (not when its caller
+    cancels it), to exactly one of ``allowed``, ``denied``, ``errors``."""
 
     reviews: int = 0
     """SelfSubjectAccessReviews sent to the API server."""
@@ -169,8 +170,8 @@ class ReviewAuthorizer:
         """Seconds one review may take (send to body read) before it is an UpstreamError."""
         self.stats = ReviewStats()
         # digest -> (expires at, on self.clock.monotonic(); verdict). Ordered oldest use first.
-        # Invariant: len(_cache) <= max_entries; no key is in _cache with an expiry in the past
-        # once it has been looked up (expired entries are dropped on lookup).
+        # Invariant: len(_cache) <= max_entries. An expired entry is never answered from: it is
+        # dropped when next looked up, or evicted as least recently used.
         self._cache: OrderedDict[bytes, tuple[float, Verdict]] = OrderedDict()
         # digest -> the review in flight for it; present only while that task runs.
         self._inflight: dict[bytes, asyncio.Task[Verdict]] = {}
