@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import orjson
 import pytest
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from discofilter.authz import Attributes, ReviewAuthorizer, ReviewStats, Verdict
 from discofilter.authz.review import SSAR_PATH
@@ -231,7 +231,8 @@ async def test_a_review_that_does_not_answer_in_time_raises() -> None:
 # --- what is sent --------------------------------------------------------------------------
 
 
-async def test_only_the_callers_credentials_are_sent() -> None:
+@pytest.mark.parametrize("proxy", [False, True], ids=["CIMultiDict", "aiohttp-request-proxy"])
+async def test_only_the_callers_credentials_are_sent(proxy: bool) -> None:
     authz, up, _ = make()
     headers: CIMultiDict[str] = CIMultiDict(
         [
@@ -249,7 +250,8 @@ async def test_only_the_callers_credentials_are_sent() -> None:
             ("Accept", "application/vnd.kubernetes.protobuf"),
         ]
     )
-    await authz.authorize(headers, PODS)
+    # aiohttp hands a handler its request headers as a read-only CIMultiDictProxy.
+    await authz.authorize(CIMultiDictProxy(headers) if proxy else headers, PODS)
     [call] = up.calls
     assert sorted((k.lower(), v) for k, v in call.headers.items()) == sorted(
         [
