@@ -15,14 +15,16 @@ neither decodes an item fully:
   alone when either key is present at its top level (read exactly by msgspec, not guessed from
   its first bytes), and only a missing key is added, so no item ever gets a duplicate key.
 * **Protobuf.** A watch event's object is ``k8s\\0`` + ``runtime.Unknown{typeMeta{apiVersion,
-  kind}, raw, contentEncoding "", contentType ""}``, as ``protostatus.wrap_unknown`` writes it;
-  a list item is the bare message (``raw``): wrapping it gives kube-apiserver's bytes exactly.
+  kind}, raw, contentEncoding "", contentType ""}``, the bytes ``protostatus.wrap_unknown``
+  writes; a list item is the bare message (``raw``): wrapping it gives kube-apiserver's bytes.
 
 Item metadata (namespace, name, uid, resourceVersion) comes from msgspec's metadata-only schema
 (JSON) or upb's lite ``ObjectLite`` (protobuf), which skip everything else; the item bytes are
 slices of the body, never re-encoded (contract 1). Errors are ``CodecError``: a body that is
 not a list, an item that is not an object or has no ``metadata.name``, malformed JSON or
-truncated protobuf. The body must already be decompressed.
+truncated protobuf. Like the list filter, it checks the JSON structure of every byte but the
+UTF-8 of the strings it reads only (msgspec skips the others; proto2 checks none): bytes the
+upstream sent are passed on as they came. The body must already be decompressed.
 
 ``build_list`` writes Go's field order (``kind``, ``apiVersion``, ``metadata``, ``items``;
 ListMeta ``resourceVersion`` then ``continue``), so clients read it as they read
@@ -42,9 +44,18 @@ from google.protobuf.message import DecodeError
 from discofilter._generated.k8s.lite import metadata_lite_pb2 as lite
 from discofilter.codec.jsonmeta import JSON_ERRORS
 from discofilter.codec.mediatype import is_protobuf, require_known
-from discofilter.codec.protostatus import encode_list_meta, wrap_unknown
+from discofilter.codec.protostatus import encode_list_meta
 from discofilter.codec.protowatch import unwrap_unknown
-from discofilter.codec.wire import K8S_MAGIC, LEN, encode_varint, field_str, iter_fields, text
+from discofilter.codec.wire import (
+    K8S_MAGIC,
+    LEN,
+    encode_varint,
+    field_bytes,
+    field_str,
+    iter_fields,
+    read_varint,
+    text,
+)
 from discofilter.errors import CodecError
 
 
@@ -125,10 +136,10 @@ _ABSENT = msgspec.Raw(b"")  # the default of a raw member: an empty span means "
 
 
 class _ListTop(msgspec.Struct):
-    """A list body with its items kept as one validated raw span (empty: no items key)."""
+    """A list body with each item kept as its validated raw span (UNSET: no items key)."""
 
     metadata: _ListMetaLite | None = None
-    items: msgspec.Raw = _ABSENT
+    items: list[msgspec.Raw] | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class _ItemMetaLite(msgspec.Struct):
@@ -147,42 +158,48 @@ class _ItemLite(msgspec.Struct):
 
 
 _TOP = msgspec.json.Decoder(_ListTop)
-_RAW_ITEMS = msgspec.json.Decoder(list[msgspec.Raw] | None)
-_ITEMS = msgspec.json.Decoder(list[_ItemLite] | None)
+_ITEM = msgspec.json.Decoder(_ItemLite)
 
 
 def _split_json(body: bytes, api_version: str, kind: str) -> ListContents:
+    # Two passes over the items' bytes, both in msgspec's C and neither materialising an item:
+    # the body into raw item spans (exact, validated bytes: what the cache stores), then each
+    # span into its metadata-only struct. A third pass (items as one raw span first) cost
+    # another ~20 ms on a 5,000-pod (31 MB) list.
     try:
         top = _TOP.decode(body)
-        if not top.items:
-            raise CodecError("JSON body is not a list: it has no items")
-        # Two passes over the items' bytes, both in msgspec's C: the raw spans (exact bytes,
-        # what the cache stores) and the metadata-only structs (zip(strict) pairs them).
-        spans = _RAW_ITEMS.decode(top.items) or []
-        metas = _ITEMS.decode(top.items) or []
     except msgspec.ValidationError as e:
-        raise CodecError(f"JSON body is not a list of objects: {e}") from e
+        raise CodecError(f"JSON body is not a list: {e}") from e
     except JSON_ERRORS as e:
         raise CodecError(f"invalid JSON list body: {e}") from e
+    if top.items is msgspec.UNSET:
+        raise CodecError("JSON body is not a list: it has no items")
     type_meta = orjson.dumps({"kind": kind, "apiVersion": api_version})[1:-1]
     kind_only = orjson.dumps({"kind": kind})[1:-1]
     version_only = orjson.dumps({"apiVersion": api_version})[1:-1]
     items: list[ItemMeta] = []
-    for n, (span, item) in enumerate(zip(spans, metas, strict=True)):
+    for n, span in enumerate(top.items or ()):
+        try:
+            item = _ITEM.decode(span)
+        except msgspec.ValidationError as e:
+            raise CodecError(f"JSON list item {n} is not an object with metadata: {e}") from e
+        except JSON_ERRORS as e:  # invalid UTF-8 in a field read here (skipping checks none)
+            raise CodecError(f"invalid JSON in list item {n}: {e}") from e
         m = item.metadata
         if m is None or not m.name:
             raise CodecError(f"JSON list item {n} has no metadata.name")
-        raw = bytes(span)
         has_kind, has_version = bool(item.kind), bool(item.apiVersion)
-        if not (has_kind and has_version):
+        if has_kind and has_version:
+            raw = bytes(span)
+        else:
             # Built-in list items: Go omitted the empty TypeMeta, which comes first in the
-            # struct; insert it where Go writes it in a watch event. ``raw`` is a validated
+            # struct; insert it where Go writes it in a watch event. ``span`` is a validated
             # object with a metadata member, so ``{`` + TypeMeta + ``,`` + rest stays valid.
             if not (has_kind or has_version):
                 head = type_meta
             else:
                 head = version_only if has_kind else kind_only
-            raw = b"".join((b"{", head, b",", raw[1:]))
+            raw = b"".join((b"{", head, b",", memoryview(span)[1:]))
         items.append(ItemMeta(m.namespace or "", m.name, m.uid or "", m.resourceVersion or "", raw))
     meta = top.metadata
     if meta is None:
@@ -199,7 +216,13 @@ def _build_json(
         meta += b',"continue":' + orjson.dumps(token)
     head = orjson.dumps({"kind": list_kind, "apiVersion": api_version})[:-1]
     head += b',"metadata":' + meta + b'},"items":['
-    return b"".join((head, b",".join(objects), b"]}"))
+    if not objects:
+        return head + b"]}"
+    # One copy of the objects' bytes: head and tail ride on the first and last object.
+    parts = list(objects)
+    parts[0] = head + parts[0]
+    parts[-1] = parts[-1] + b"]}"
+    return b",".join(parts)
 
 
 # --- protobuf -------------------------------------------------------------------------------
@@ -228,12 +251,18 @@ def _split_proto(body: bytes, api_version: str, kind: str) -> ListContents:
         raise CodecError(f"protobuf body is a {list_kind[:64]!r}, not a list")
     rv = token = ""
     items: list[ItemMeta] = []
+    # wrap_unknown's bytes, with the invariant head built once per list and the item read in
+    # place (a memoryview, no slice): 5,000 pods in ~14 ms instead of ~42 ms, most of which
+    # went to copying each item four times in ``+`` concatenations.
+    head = K8S_MAGIC + field_bytes(
+        _UNKNOWN_TYPE_META, field_str(1, api_version) + field_str(2, kind)
+    )
+    view = memoryview(body)
     for fnum, wt, s, e in iter_fields(body, start, stop):
         if wt != LEN:
             continue
         if fnum == _ITEMS_FIELD:
-            item = body[s:e]
-            items.append(_proto_item(item, len(items), api_version, kind))
+            items.append(_proto_item(view[s:e], len(items), head))
         elif fnum == _LIST_META:
             # proto2 merge: a repeated ListMeta's later fields win, as they do here.
             for mf, mwt, ms, me in iter_fields(body, s, e):
@@ -255,7 +284,7 @@ def _envelope_kind(body: bytes) -> str:
     return kind
 
 
-def _proto_item(item: bytes, n: int, api_version: str, kind: str) -> ItemMeta:
+def _proto_item(item: memoryview, n: int, head: bytes) -> ItemMeta:
     try:
         m = _OBJECT(item).metadata
         ns, name, uid, rv = m.namespace, m.name, m.uid, m.resourceVersion
@@ -266,7 +295,8 @@ def _proto_item(item: bytes, n: int, api_version: str, kind: str) -> ItemMeta:
         raise CodecError(f"protobuf list item {n} has an ObjectMeta string that is not UTF-8")
     if not name:
         raise CodecError(f"protobuf list item {n} has no metadata.name")
-    return ItemMeta(ns, name, uid, rv, wrap_unknown(api_version, kind, item))
+    obj = b"".join((head, _RAW_TAG, encode_varint(len(item)), item, _UNKNOWN_TAIL))
+    return ItemMeta(ns, name, uid, rv, obj)
 
 
 def _build_proto(
@@ -279,9 +309,7 @@ def _build_proto(
     parts += (encode_varint(len(list_meta)), list_meta)
     size = len(parts[0]) + len(parts[1]) + len(list_meta)
     for n, obj in enumerate(objects):
-        if obj[:4] != K8S_MAGIC:
-            raise CodecError(f"object {n} is not a k8s\\0-enveloped protobuf object")
-        s, e, _ = unwrap_unknown(obj, 0, len(obj))
+        s, e = _raw_span(obj, n)
         length = encode_varint(e - s)
         parts += (_ITEM_TAG, length, memoryview(obj)[s:e])
         size += len(_ITEM_TAG) + len(length) + e - s
@@ -290,3 +318,27 @@ def _build_proto(
         (K8S_MAGIC, encode_varint((_UNKNOWN_TYPE_META << 3) | LEN), encode_varint(len(type_meta)))
     )
     return b"".join([head, type_meta, _RAW_TAG, encode_varint(size), *parts, _UNKNOWN_TAIL])
+
+
+def _raw_span(obj: bytes, n: int) -> tuple[int, int]:
+    """The span of Unknown.raw in a watch-form object (``n``: its index, for the error)."""
+    if obj[:4] != K8S_MAGIC:
+        raise CodecError(f"object {n} is not a k8s\\0-enveloped protobuf object")
+    # Go's layout, read in a few byte reads: typeMeta (< 128 bytes), raw, then the two empty
+    # strings ending the object. Exact: each field occurs once, so protobuf's merge rules have
+    # nothing to merge. 1.3 µs of a 3 µs per-object cost otherwise goes to the general walk.
+    end = len(obj)
+    if end > 10 and obj[4] == 0x0A and obj[5] < 0x80:
+        p = 6 + obj[5]
+        if p < end and obj[p] == 0x12:
+            try:
+                length, s = read_varint(obj, p + 1, end)
+            except CodecError:
+                pass
+            else:
+                if s + length + 4 == end and obj[s + length :] == _UNKNOWN_TAIL:
+                    return s, s + length
+    s, e, content_type = unwrap_unknown(obj, 0, end)
+    if content_type and not is_protobuf(content_type):
+        raise CodecError(f"object {n} holds {content_type[:64]!r}, not protobuf")
+    return s, e

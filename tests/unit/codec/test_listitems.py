@@ -347,14 +347,15 @@ def test_round_trip(
         (b'"PodList"', "not a list"),
         (b'{"kind":"Status","apiVersion":"v1","status":"Failure","code":410}', "not a list"),
         (b'{"items":{}}', "not a list"),
-        (b'{"items":[1]}', "not a list"),
-        (b'{"items":[{"metadata":{"name":"a"}}, []]}', "not a list"),
+        (b'{"items":[1]}', "item 0 is not an object"),
+        (b'{"items":[{"metadata":{"name":"a"}}, []]}', "item 1 is not an object"),
         (b'{"items":[{"kind":"Pod"}]}', "item 0 has no metadata.name"),
         (b'{"items":[{"metadata":{"name":"a"}},{"metadata":{}}]}', "item 1 has no metadata.name"),
         (b'{"items":[{"metadata":{"name":""}}]}', "no metadata.name"),
-        (b'{"items":[{"metadata":{"name":7}}]}', "not a list"),
+        (b'{"items":[{"metadata":{"name":7}}]}', "item 0 is not an object with metadata"),
+        (b'{"items":[{"metadata":[]}]}', "item 0 is not an object with metadata"),
         (b'{"metadata":{"resourceVersion":5},"items":[]}', "not a list"),
-        (b'{"items":[{"metadata":{"name":"\xff"}}]}', "invalid JSON"),
+        (b'{"items":[{"metadata":{"name":"\xff"}}]}', "invalid JSON in list item 0"),
     ],
 )
 def test_malformed_json(body: bytes, message: str) -> None:
@@ -431,3 +432,21 @@ def test_build_proto_refuses_objects_not_in_watch_form() -> None:
         build_list([_proto_object("a", "b", "c", "1"), b"{}"], "1", None, PB, "v1", "PodList")
     with pytest.raises(CodecError, match="without raw"):
         build_list([b"k8s\x00" + field_str(3, "")], "1", None, PB, "v1", "PodList")
+
+
+def test_build_proto_reads_objects_in_any_valid_envelope_layout() -> None:
+    msg = field_bytes(1, field_str(1, "p") + field_str(3, "ns"))
+    type_meta = field_bytes(1, field_str(1, "v1") + field_str(2, "Pod"))
+    go = wrap_unknown("v1", "Pod", msg)
+    others = [
+        b"k8s\x00" + type_meta + field_bytes(2, msg),  # no empty strings at the end
+        b"k8s\x00" + field_bytes(2, msg) + type_meta,  # raw first
+        go + field_str(4, ""),  # a repeated (empty) contentType
+        b"k8s\x00" + type_meta + field_bytes(2, b"stale") + field_bytes(2, msg),  # last one wins
+    ]
+    expected = build_list([go], "1", None, PB, "v1", "PodList")
+    for obj in others:
+        assert build_list([obj], "1", None, PB, "v1", "PodList") == expected
+    as_json = b"k8s\x00" + type_meta + field_bytes(2, b"{}") + field_str(4, "application/json")
+    with pytest.raises(CodecError, match="object 0 holds 'application/json'"):
+        build_list([as_json], "1", None, PB, "v1", "PodList")
