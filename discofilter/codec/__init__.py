@@ -15,6 +15,8 @@ Public API::
     encode_error_event(status, content_type) -> bytes
     filter_watch_object(event, keep) -> WatchEvent | None; TableWatchFilter(keep).filter(event)
     prune_managed_fields_json(raw_line) / prune_managed_fields_proto(raw_frame) -> bytes
+    split_list(body, content_type, api_version, kind) -> ListContents (items in watch form)
+    build_list(objects, resource_version, continue_token, content_type, api_version, list_kind)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from discofilter.codec.base import DEFAULT_MAX_FRAME_BYTES, FrameDecoder
 from discofilter.codec.errorevent import encode_error_event
 from discofilter.codec.jsonwatch import JsonWatchDecoder, decode_json_event
 from discofilter.codec.listfilter import filter_list, filter_list_versioned
+from discofilter.codec.listitems import ItemMeta, ListContents, build_list, split_list
 from discofilter.codec.mediatype import JSON, PROTOBUF, is_json, is_protobuf, media_type
 from discofilter.codec.negotiate import decoder_for
 from discofilter.codec.protowatch import ProtoWatchDecoder, decode_proto_event
@@ -34,9 +37,12 @@ __all__ = [
     "JSON",
     "PROTOBUF",
     "FrameDecoder",
+    "ItemMeta",
     "JsonWatchDecoder",
+    "ListContents",
     "ProtoWatchDecoder",
     "TableWatchFilter",
+    "build_list",
     "decode_json_event",
     "decode_proto_event",
     "decoder_for",
@@ -49,4 +55,5 @@ __all__ = [
     "media_type",
     "prune_managed_fields_json",
     "prune_managed_fields_proto",
+    "split_list",
 ]

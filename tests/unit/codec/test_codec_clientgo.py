@@ -17,7 +17,14 @@ import orjson
 import pytest
 from codec_samples import bookmark, make_pod
 
-from discofilter.codec import encode_error_event, filter_list, prune_managed_fields_proto
+from discofilter.cache.frames import ProtoFramer
+from discofilter.codec import (
+    build_list,
+    encode_error_event,
+    filter_list,
+    prune_managed_fields_proto,
+    split_list,
+)
 from discofilter.sim.k8sproto import encode_list, encode_object, encode_watch_frame
 from discofilter.status import status_dict
 
@@ -107,3 +114,37 @@ def test_client_go_decodes_every_kind_and_list(decoder: Path) -> None:
     assert all(
         (g["object"].get("items") or [g["object"]])[0]["metadata"]["uid"] == "u" for g in got
     )
+
+
+def test_client_go_decodes_lists_rebuilt_from_watch_form(decoder: Path) -> None:
+    """codec/listitems: what the shared cache stores and serves is what client-go expects."""
+    pods = [make_pod("mesh-a", "web-1", "77"), make_pod("mesh-b", "web-2", "78")]
+    lst = {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "80"}}
+    # As kube-apiserver sends a typed JSON list: items without kind/apiVersion.
+    bare = [{k: v for k, v in p.items() if k not in ("kind", "apiVersion")} for p in pods]
+    json_in = orjson.dumps({**lst, "items": bare})
+    json_items = split_list(json_in, "application/json", "v1", "Pod").items
+    pb_items = split_list(encode_list({**lst, "items": pods}), PB, "v1", "Pod").items
+    records = [
+        (
+            b"o",
+            build_list(
+                [i.object for i in json_items], "80", "c", "application/json", "v1", "PodList"
+            ),
+        ),
+        (b"o", build_list([i.object for i in pb_items], "80", "c", PB, "v1", "PodList")),
+        (b"o", json_items[0].object),  # a JSON watch-form object decodes on its own...
+        (b"o", orjson.dumps(bare[0])),  # ...a list-form item does not: no kind
+        (b"w", ProtoFramer("v1", "Pod").event("ADDED", pb_items[1].object)),
+    ]
+    got = _run(decoder, records)
+    json_list, pb_list, json_obj, bare_obj, frame = got
+    for out in (json_list, pb_list):
+        assert out["gvk"] == "v1/PodList", out
+        assert out["object"]["metadata"] == {"resourceVersion": "80", "continue": "c"}
+        assert [i["metadata"]["name"] for i in out["object"]["items"]] == ["web-1", "web-2"]
+        assert out["object"]["items"][1]["spec"] == pods[1]["spec"]
+    assert json_obj["gvk"] == "v1/Pod"
+    assert "Kind" in bare_obj["error"], bare_obj
+    assert (frame["type"], frame["gvk"]) == ("ADDED", "v1/Pod")
+    assert frame["object"]["metadata"]["uid"] == pods[1]["metadata"]["uid"]
