@@ -169,6 +169,44 @@ class StreamsConfig:
     """Strip metadata.managedFields from forwarded objects (istiod never reads them)."""
 
 
+@dataclass(frozen=True)
+class SharedWatchesConfig:
+    """``sharedWatches:``: one upstream LIST+WATCH per kind, served to every client from a
+    filtered cache (docs/shared-watches.md). ``sharedWatches: true`` is short for
+    ``{enabled: true}``. Restart-only: a reload keeps the running value."""
+
+    enabled: bool = False
+    """Off by default for ``serve`` (a sidecar serves one istiod: nothing to share); the Helm
+    chart turns it on in standalone mode, where replicas and revisions share one proxy."""
+    window_events: int = 10_000
+    """Events kept per kind for resumes: ~75 s (kube-apiserver's window) at 100 filtered
+    events/s."""
+    window_bytes: int = 64 * 1024 * 1024
+    """Bytes of events kept per kind, so large objects cannot make the window unbounded."""
+    watcher_frames: int = 1_000
+    """Live events one client may have undelivered before it is cut off (10 s at 100/s, the
+    largest buffer kube-apiserver gives a watcher)."""
+    watcher_bytes: int = 8 * 1024 * 1024
+    """Live bytes one client may have undelivered before it is cut off."""
+    consistent_read_timeout_seconds: float = 3.0
+    """How long a consistent read (``resourceVersion=""``) waits for the cache to reach the
+    upstream's current resourceVersion before it is served from the upstream instead
+    (kube-apiserver waits 3 s for its own cache)."""
+    bookmark_seconds: float = 60.0
+    """BOOKMARKs to every watcher that allows them at least this often (kube-apiserver: ~1 min)."""
+    idle_seconds: float = 300.0
+    """A kind's upstream watch stops after this long without clients (and is listed again on
+    the next one): a proxy must not keep watching what nobody reads."""
+
+    def __post_init__(self) -> None:
+        for name in ("window_events", "window_bytes", "watcher_frames", "watcher_bytes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"sharedWatches.{camel(name)}: must be at least 1")
+        for name in ("consistent_read_timeout_seconds", "bookmark_seconds", "idle_seconds"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"sharedWatches.{camel(name)}: must be more than 0")
+
+
 DEFAULT_ADMIN_LISTEN = "127.0.0.1:9090"
 ADMIN_OFF = ("", "off")
 """Values of ``admin.listen`` / ``admin.grpcListen`` (and their flags) that disable a listener."""
@@ -207,6 +245,7 @@ class Config:
     churn_control: Mapping[str, Any] | None = None
     """The ``churnControl:`` section, handed to the coalesce package as is (None = defaults)."""
     admin: AdminConfig = field(default_factory=AdminConfig)
+    shared_watches: SharedWatchesConfig = field(default_factory=SharedWatchesConfig)
     scopes: tuple[ScopeConfig, ...] = ()
     """Named scopes besides the default one (today's URLs), each with its own selectors."""
 
@@ -228,6 +267,7 @@ _SECTIONS: dict[str, type] = {
     "upstream": UpstreamConfig,
     "streams": StreamsConfig,
     "admin": AdminConfig,
+    "sharedWatches": SharedWatchesConfig,
 }
 
 
@@ -323,8 +363,14 @@ def load_config_text(text: str, source: str = "<config>") -> Config:
     scopes: tuple[ScopeConfig, ...] = ()
     for k_node, v_node in root.value:
         key = k_node.value
-        if key in _SECTIONS:
-            groups[key] = _SECTIONS[key](**_section(v_node, _SECTIONS[key], key + ".", source))
+        if key == "sharedWatches" and isinstance(_plain(v_node), bool):
+            groups[key] = SharedWatchesConfig(enabled=_plain(v_node))
+        elif key in _SECTIONS:
+            values = _section(v_node, _SECTIONS[key], key + ".", source)
+            try:
+                groups[key] = _SECTIONS[key](**values)
+            except ConfigError as e:  # a bound checked by the section itself
+                raise ConfigError(f"{_where(source, v_node)}: {e}") from e
         elif key in _TOP_LEVEL_ENROLLMENT:
             sub = yaml.MappingNode("tag:yaml.org,2002:map", [(k_node, v_node)])
             enrollment.update(_section(sub, EnrollmentConfig, "", source, _TOP_LEVEL_ENROLLMENT))
@@ -356,6 +402,7 @@ def load_config_text(text: str, source: str = "<config>") -> Config:
         streams=groups.get("streams", StreamsConfig()),
         churn_control=churn,
         admin=groups.get("admin", AdminConfig()),
+        shared_watches=groups.get("sharedWatches", SharedWatchesConfig()),
         scopes=scopes,
     )
 
@@ -506,6 +553,7 @@ def dump_config(config: Config) -> str:
         "upstream": _to_plain(config.upstream),
         "streams": _to_plain(config.streams),
         "admin": _to_plain(config.admin),
+        "sharedWatches": _to_plain(config.shared_watches),
     }
     doc.update(_to_plain(config.enrollment))
     if config.churn_control is not None:

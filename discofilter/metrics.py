@@ -154,6 +154,7 @@ class Metrics:
         self.build_info.labels(__version__).set(1)
         self._kinds: dict[str, KindMetrics] = {}
         self._coalesce: CoalesceCollector | None = None
+        self._extra: dict[str, Collector] = {}
 
     def _stream_families(self, r: CollectorRegistry) -> None:
         """The per-kind families the streams report into (once per chunk, ``KindMetrics``)."""
@@ -264,6 +265,15 @@ class Metrics:
             self.registry.unregister(self._coalesce)
         self._coalesce = CoalesceCollector(table)
         self.registry.register(self._coalesce)
+
+    def watch_collector(self, name: str, collector: Collector) -> None:
+        """Register ``collector`` under ``name``, replacing the one registered under it before
+        (a proxy has one of each; tests may build several proxies on one Metrics)."""
+        old = self._extra.pop(name, None)
+        if old is not None:
+            self.registry.unregister(old)
+        self._extra[name] = collector
+        self.registry.register(collector)
 
     def for_kind(self, kind: str) -> KindMetrics:
         """The cached per-kind handle (created on first use; the children then show as 0)."""

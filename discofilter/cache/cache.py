@@ -235,6 +235,12 @@ class SharedCache:
         if self._store.count_in(namespace):
             self._break(self._head)
 
+    def expire_all(self, reason: str) -> None:
+        """End every open watcher with 410 (the server is dropping this cache: a reload that
+        changed what it enrolls, or a key that cannot be shared any more)."""
+        self._window.barrier(self._head)
+        self._expire_all(reason)
+
     def _pass_joins(self, rv: int) -> None:
         for ns in [ns for ns, at in self._joined_at.items() if at <= rv]:
             del self._joined_at[ns]

@@ -94,6 +94,12 @@ def register(sub: Any) -> None:
         "--prune-managed-fields",
         help="strip metadata.managedFields from forwarded JSON watch events",
     )
+    _switch(
+        p,
+        "--shared-watches",
+        help="one upstream LIST+WATCH per kind, served to every client from a filtered cache "
+        "(config sharedWatches.enabled; docs/shared-watches.md)",
+    )
     p.add_argument(
         "--admin-listen", metavar="HOST:PORT",
         help="admin HTTP (/metrics, /healthz, /readyz, /debug/enrollment); default "
@@ -147,6 +153,7 @@ def effective_config(args: argparse.Namespace) -> Config:
         },
         streams={"prune_managed_fields": args.prune_managed_fields},
         admin={"listen": args.admin_listen, "grpc_listen": args.admin_grpc_listen},
+        shared_watches={"enabled": args.shared_watches},
     )
 
 

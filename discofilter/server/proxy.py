@@ -17,6 +17,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from discofilter import classify as cls
+from discofilter.authz import Authorizer, ReviewAuthorizer
 from discofilter.clock import Clock, SystemClock
 from discofilter.coalesce import CoalesceStatsTable
 from discofilter.config import Config
@@ -28,6 +29,8 @@ from discofilter.server.front.handler import make_app
 from discofilter.server.namespaces.informer import NamespaceWatcher
 from discofilter.server.namespaces.served import ServedVersions
 from discofilter.server.scopes import Scope
+from discofilter.server.shared.manager import SharedWatches
+from discofilter.server.shared.metrics import SharedWatchCollector
 from discofilter.server.streams.pump import Stage, StreamTelemetry
 from discofilter.server.streams.registry import StreamRegistry
 from discofilter.server.streams.stages import stage_factory
@@ -48,6 +51,7 @@ class ProxyServer:
         upstream: Upstream,
         clock: Clock | None = None,
         metrics: Metrics | None = None,
+        authorizer: Authorizer | None = None,
     ) -> None:
         self.config = config
         self.upstream = upstream
@@ -84,6 +88,21 @@ class ProxyServer:
         """Set after the first discovery attempt (success or failure)."""
         self.requests_by_class: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self.shared: SharedWatches | None = None
+        """The shared-watch keys when ``sharedWatches.enabled`` (docs/shared-watches.md)."""
+        self.authorizer: Authorizer | None = None
+        """Authorizes each caller served from the shared cache as itself (SelfSubjectAccessReview
+        with the caller's credentials unless a test injects another)."""
+        if config.shared_watches.enabled:
+            enrollment = self.enrollment
+            self.shared = SharedWatches(
+                config.shared_watches, upstream, self.clock,
+                lambda: None if enrollment.selectors is None else enrollment.enrolled(),
+                max_frame_bytes=config.streams.max_frame_bytes,
+            )  # fmt: skip
+            self.authorizer = authorizer or ReviewAuthorizer(upstream, self.clock)
+            if metrics is not None:
+                metrics.watch_collector("shared", SharedWatchCollector(self.shared.snapshot))
 
     # --- changes --------------------------------------------------------------------------------
 
@@ -91,6 +110,8 @@ class ProxyServer:
         """Apply flips: end the open streams they leave inexact; return how many ended."""
         if changes:
             self.enrollment_generation += 1
+        if self.shared is not None:
+            self.shared.apply_changes(changes)
         ended = self.registry.apply_changes(
             changes, lambda ns: self.namespaces.created_rv.get(ns, 0)
         )
@@ -147,6 +168,9 @@ class ProxyServer:
         # newer, applied late because the namespace watch lagged (namespaces/served.py).
         if self.namespaces.resumes_before_flip(resource_version):
             return True
+        return self.stale_served(resource_version)
+
+    def stale_served(self, resource_version: str) -> bool:
         gen = self.served.generation_of(resource_version)
         return gen is not None and gen < self.enrollment_generation
 
@@ -225,6 +249,8 @@ class ProxyServer:
         self._tasks.clear()
         for s in self.registry.streams():
             s.expire("proxy shutting down")
+        if self.shared is not None:
+            await self.shared.stop()
         await self.upstream.close()
 
     def make_app(self) -> web.Application:

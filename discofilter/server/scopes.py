@@ -129,6 +129,15 @@ class Scope:
         gen = self.served.generation_of(resource_version)
         return gen is not None and gen < self.generation
 
+    def stale_served(self, resource_version: str) -> bool:
+        gen = self.served.generation_of(resource_version)
+        return gen is not None and gen < self.generation
+
+    # Named scopes have their own enrollment view: they are not served from the default
+    # scope's shared cache (docs/shared-watches.md "Scopes").
+    shared = None
+    authorizer = None
+
     def record_served(self, resource_version: str) -> None:
         self.served.record(resource_version, self.generation)
 

@@ -168,5 +168,7 @@ class Upstream:
         resp = await self.request("GET", path_qs, headers, own=True, decompress=True)
         try:
             return resp.status, await resp.read()
+        except (aiohttp.ClientError, ConnectionError) as e:  # reset or truncated mid-body
+            raise UpstreamError(f"GET {self.base}: body broke: {type(e).__name__}") from e
         finally:
             resp.release()

@@ -22,6 +22,7 @@ from discofilter.logs import JsonFormatter, TextFormatter
 from discofilter.server.tuning.tls import generate_self_signed, server_ssl_context
 from discofilter.upstream.target import OwnCredentials, TlsSettings
 from discofilter.upstream.token import TokenFile
+from tests.reliability.conftest import SHARED
 from tests.reliability.fakes import (
     JSON,
     FakeUpstream,
@@ -78,7 +79,10 @@ def _recording_upstream() -> FakeUpstream:
             await resp.write_eof()
             return resp
         if request.path == "/api/v1/pods":
-            body = b'{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[]}'
+            body = (
+                b'{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"10"},'
+                b'"items":[]}'
+            )
             return web.Response(body=body, content_type=JSON)
         if request.path.endswith("/denied"):
             msg = b'{"kind":"Status","code":401,"message":"Unauthorized"}'
@@ -90,7 +94,7 @@ def _recording_upstream() -> FakeUpstream:
 
 @pytest.mark.parametrize("sidecar", [False, True], ids=["plain", "sidecar"])
 async def test_credentials_forwarded_never_logged_impersonation_judged_upstream(
-    sidecar: bool, caplog: pytest.LogCaptureFixture
+    sidecar: bool, caplog: pytest.LogCaptureFixture, sharing: str
 ) -> None:
     up = _recording_upstream()
     await up.start()
@@ -108,7 +112,8 @@ async def test_credentials_forwarded_never_logged_impersonation_judged_upstream(
         anon = {"Impersonate-User": "alice"}
         async with aiohttp.ClientSession() as s:
             for hdrs in (caller, anon):
-                for target in ("/api/v1/pods", "/api/v1/pods?watch=1",
+                # timeoutSeconds: a watch served from the shared cache outlives the upstream's.
+                for target in ("/api/v1/pods", "/api/v1/pods?watch=1&timeoutSeconds=1",
                                "/api/v1/namespaces/x/configmaps", "/api/v1/x/denied"):  # fmt: skip
                     async with s.get(purl + target, headers=hdrs) as r:
                         await r.read()
@@ -118,11 +123,22 @@ async def test_credentials_forwarded_never_logged_impersonation_judged_upstream(
                 async with s.get(purl + target, headers=caller) as r:
                     assert r.status == 503
                     assert SECRET not in await r.text()
-        callers = [h for _m, p, h in up.seen if not p.startswith("/api/v1/namespaces?")
+        callers = [(p, h) for _m, p, h in up.seen if not p.startswith("/api/v1/namespaces?")
                    and p != "/api/v1" and p != "/apis"]  # fmt: skip
-        with_auth = [h for h in callers if h.get("Authorization") == f"Bearer {SECRET}"]
-        without = [h for h in callers if h.get("Authorization") != f"Bearer {SECRET}"]
-        assert len(with_auth) == 4 and len(without) == 4
+        served = 4  # pods LIST and WATCH, a namespaced LIST, a 401
+        if sharing == SHARED:
+            # The pods LIST and WATCH are served from the cache: the caller's credentials go
+            # upstream only for the other two. The shared reflector's own pods LIST/WATCH (and
+            # the consistent read's probe) carry the proxy's identity and nothing of a caller's.
+            own = [h for p, h in callers if h.get("Authorization") == f"Bearer {OWN_SECRET}"
+                   and p.startswith("/api/v1/pods")]  # fmt: skip
+            assert own and not any(k.startswith("Impersonate") for h in own for k in h)
+            assert not any(SECRET in v for h in own for v in h.values())
+            callers = [(p, h) for p, h in callers if not p.startswith("/api/v1/pods")]
+            served = 2
+        with_auth = [h for _p, h in callers if h.get("Authorization") == f"Bearer {SECRET}"]
+        without = [h for _p, h in callers if h.get("Authorization") != f"Bearer {SECRET}"]
+        assert len(with_auth) == served and len(without) == served
         # The caller's credentials and impersonation go upstream unchanged: the API server judges.
         assert all(h["Impersonate-User"] == "alice" and h["Impersonate-Group"] == "devs"
                    for h in with_auth)  # fmt: skip

@@ -24,18 +24,25 @@ from discofilter.config import Config, with_overrides
 from discofilter.harness.processes import free_port as _free_port
 from discofilter.metrics import Metrics
 from tests.component.proxy.conftest import MESH as SIM_MESH
+from tests.reliability.conftest import SHARED
 from tests.reliability.fakes import JSON, FakeUpstream, frame, pod, start_proxy, stop_proxy, until
 
 pytestmark = pytest.mark.timeout(90)
 
 EVENTS = 1500
+MIB = 1024 * 1024
 PAD = 16_000  # ~16 KB per event: 1,500 events = ~24 MB, far more than any socket buffer holds
 
 
 def _firehose(written: dict[int, int]) -> FakeUpstream:
-    """Every pods watch streams EVENTS big mesh events as fast as the proxy takes them."""
+    """Every pods watch streams EVENTS big mesh events as fast as the proxy takes them; a pods
+    LIST (the shared cache's first load, a consistent read's probe) is empty at RV 1."""
 
     async def script(request: web.Request) -> web.StreamResponse:
+        if "watch" not in request.query:
+            meta = b'"metadata":{"resourceVersion":"1"}'
+            body = b'{"kind":"PodList","apiVersion":"v1",' + meta + b',"items":[]}'
+            return web.Response(body=body, content_type=JSON)
         key = id(request)
         written[key] = 0
         resp = web.StreamResponse(headers={"Content-Type": JSON})
@@ -54,8 +61,13 @@ def _firehose(written: dict[int, int]) -> FakeUpstream:
 
 
 async def test_stuck_client_cut_off_with_metric_and_log_memory_bounded(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, sharing: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from discofilter.server.streams import pump as watch_stream
+
+    # A cached stream outlives the upstream's; the healthy client's hang-up is noticed at the
+    # idle check (15 s in production).
+    monkeypatch.setattr(watch_stream, "IDLE_CHECK_SECONDS", 0.05)
     written: dict[int, int] = {}
     up = _firehose(written)
     url = await up.start()
@@ -65,11 +77,17 @@ async def test_stuck_client_cut_off_with_metric_and_log_memory_bounded(
         enrollment={"selectors": ("istio-injection=enabled",)},
         streams={"client_buffer_bytes": buffer, "slow_client_seconds": 0.5},
     )
-    cfg = dataclasses.replace(cfg, churn_control={"enabled": False})
+    shared_limits = {"window_bytes": 2 * MIB, "watcher_bytes": MIB}
+    cfg = dataclasses.replace(
+        cfg,
+        churn_control={"enabled": False},
+        shared_watches=dataclasses.replace(cfg.shared_watches, **shared_limits),
+    )
     proxy, runner, purl = await start_proxy(url, cfg)
     proxy.metrics = Metrics()
     caplog.set_level(logging.INFO, logger="discofilter")
     host, port = purl[7:].split(":")
+    shared = sharing == SHARED
     try:
         await proxy.namespaces.ready.wait()
         gc.collect()
@@ -83,29 +101,47 @@ async def test_stuck_client_cut_off_with_metric_and_log_memory_bounded(
             healthy = await s.get(f"{purl}/api/v1/pods?watch=1")
             got = 0
             async with asyncio.timeout(60):
-                while True:
+                while got < EVENTS:
                     line = await healthy.content.readline()
                     if not line:
                         break
-                    got += 1
+                    got += line.startswith(b'{"type":"ADDED"')
             assert got == EVENTS  # the healthy stream got everything, unaffected
+            if shared:
+                # The upstream stream carries on for the cache; the stuck client's stream ends.
+                await until(lambda: len(proxy.registry) == 1, within=10)
+                healthy.close()
             await until(lambda: len(proxy.registry) == 0, within=10)
         peak = tracemalloc.get_traced_memory()[1] - base
         tracemalloc.stop()
         stuck.close()
         total = EVENTS * (PAD + 200)
-        stuck_written = min(written.values())
-        # The stuck stream was cut off before the upstream could send it everything (the proxy
-        # stops reading while the client's buffer is full; what did cross sits in kernel socket
-        # buffers, up to ~6 MB each way on loopback), and this process's memory stayed bounded:
-        # the buffer, socket-sized reads and the healthy stream's in-flight chunks, not 24 MB.
-        assert stuck_written < total, (stuck_written, total)
-        assert peak < 12 * 1024 * 1024, peak
+        if shared:
+            # Shared: one upstream stream feeds the cache, which holds every (enrolled) object
+            # by design; the rest stays bounded: the window (2 MiB), the stuck client's cache
+            # buffer (1 MiB) and its transport buffer, socket-sized reads, in-flight chunks.
+            snap = proxy.shared.snapshot() if proxy.shared is not None else []
+            store = sum(k.object_bytes for k in snap)
+            assert 0 < store < 2 * total
+            assert peak < store + 3 * MIB + 12 * MIB, (peak, store)
+        else:
+            stuck_written = min(written.values())
+            # The stuck stream was cut off before the upstream could send it everything (the
+            # proxy stops reading while the client's buffer is full; what did cross sits in
+            # kernel socket buffers, up to ~6 MB each way on loopback), and this process's
+            # memory stayed bounded: the buffer, socket-sized reads and the healthy stream's
+            # in-flight chunks, not 24 MB.
+            assert stuck_written < total, (stuck_written, total)
+            assert peak < 12 * MIB, peak
         kinds = proxy.metrics.kind_counters()
         assert [k.slow_client_closures for k in kinds if k.kind == "pods"] == [1]
+        closed = "cached watch closed" if shared else "upstream watch closed"
         reasons = [str(r.__dict__.get("reason")) for r in caplog.records
-                   if r.getMessage() == "upstream watch closed"]  # fmt: skip
-        assert sorted(reasons) == ["client too slow", "upstream closed"]
+                   if r.getMessage() == closed]  # fmt: skip
+        # Shared: the healthy client hung up (noticed at the idle check); direct: its upstream
+        # ended.
+        healthy_end = "client went away" if shared else "upstream closed"
+        assert sorted(reasons) == sorted(["client too slow", healthy_end])
     finally:
         if tracemalloc.is_tracing():
             tracemalloc.stop()

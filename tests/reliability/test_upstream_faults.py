@@ -26,6 +26,7 @@ from discofilter.config import Config, with_overrides
 from discofilter.model import ERROR
 from tests.component.proxy.conftest import MESH as SIM_MESH
 from tests.component.proxy.conftest import start_rig, stop_rig
+from tests.reliability.conftest import SHARED
 from tests.reliability.fakes import (
     JSON,
     PROTOBUF,
@@ -162,17 +163,24 @@ async def test_429_and_5xx_pass_through_with_retry_after(code: int, target: str)
 
 
 @pytest.mark.parametrize("ctype", CTYPES)
-async def test_upstream_restart_keeps_resource_version_continuity(ctype: str) -> None:
-    """Events committed while the upstream was down arrive on the client's resumed watch."""
+async def test_upstream_restart_keeps_resource_version_continuity(ctype: str, sharing: str) -> None:
+    """Events committed while the upstream was down arrive on the client's resumed watch; with
+    shared watches the client's stream does not even end: the cache's reflector resumes."""
+    shared = sharing == SHARED
     rig = await start_rig()
     try:
         rig.ns("mesh-a", SIM_MESH)
         rig.ns("batch")
         await rig.until(lambda: rig.proxy.enrollment.is_enrolled("mesh-a"))
-        rig.pod("before", "mesh-a")
-        start_rv = rig.sim.store.resource_version - 1
-        port = int(rig.sim.url.rsplit(":", 1)[1])
         async with aiohttp.ClientSession() as s:
+            if shared:
+                # Start the key first: a cache's window begins at its first LIST (a watch from
+                # before it is 410, as from kube-apiserver's freshly started cacher).
+                async with s.get(f"{rig.url}/api/v1/pods", headers={"Accept": ctype}) as r0:
+                    assert r0.status == 200
+            rig.pod("before", "mesh-a")
+            start_rv = rig.sim.store.resource_version - 1
+            port = int(rig.sim.url.rsplit(":", 1)[1])
             url = f"{rig.url}/api/v1/pods?watch=1&resourceVersion={start_rv}"
             r1 = await s.get(url, headers={"Accept": ctype})
             dec = decoder_for(r1.headers["Content-Type"])
@@ -180,18 +188,22 @@ async def test_upstream_restart_keeps_resource_version_continuity(ctype: str) ->
             assert [e.name for e in seen] == ["before"]
             last_rv = seen[-1].resource_version
             await rig.sim.stop()
-            assert await asyncio.wait_for(r1.read(), 10) == b""  # clean EOF, nothing more
+            if not shared:
+                assert await asyncio.wait_for(r1.read(), 10) == b""  # clean EOF, nothing more
             for i in range(3):  # committed while the upstream's HTTP side is down
                 rig.pod(f"down-{i}", "mesh-a")
                 rig.pod(f"other-{i}", "batch")
             await rig.sim.start("127.0.0.1", port)  # same store, same resourceVersions
             rig.pod("after", "mesh-a")
-            url = f"{rig.url}/api/v1/pods?watch=1&resourceVersion={last_rv}"
-            r2 = await s.get(url, headers={"Accept": ctype})
-            assert r2.status == 200, await r2.text()
-            dec = decoder_for(r2.headers["Content-Type"])
+            if shared:
+                r2 = r1
+            else:
+                url = f"{rig.url}/api/v1/pods?watch=1&resourceVersion={last_rv}"
+                r2 = await s.get(url, headers={"Accept": ctype})
+                assert r2.status == 200, await r2.text()
+                dec = decoder_for(r2.headers["Content-Type"])
             got: list = []
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(15):
                 while len([e for e in got if e.type != "BOOKMARK"]) < 4:
                     got += dec.feed(await r2.content.readany())
             r2.close()

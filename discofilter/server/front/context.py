@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
+from discofilter.authz import Authorizer
 from discofilter.classify import ResourceCatalog, ResourceRef
 from discofilter.clock import Clock
 from discofilter.config import Config
+from discofilter.server.shared.manager import SharedWatches
 from discofilter.server.streams.pump import Stage, StreamTelemetry
 from discofilter.server.streams.registry import StreamRegistry
 from discofilter.upstream.client import Upstream
@@ -62,6 +64,18 @@ class ProxyContext(Protocol):
     def stale_resume(self, resource_version: str) -> bool:
         """True when a watch resuming from ``resource_version`` holds state filtered under an
         older enrollment than the current one (contract 3, "between streams")."""
+
+    def stale_served(self, resource_version: str) -> bool:
+        """True when the proxy handed out ``resource_version`` (a LIST, a stream's last event)
+        under an older enrollment than the current one; False when it never did."""
+
+    @property
+    def shared(self) -> SharedWatches | None:
+        """The shared-watch keys (``sharedWatches.enabled``), None when off or in a named scope."""
+
+    @property
+    def authorizer(self) -> Authorizer | None:
+        """Authorizes callers served from the shared cache (set whenever ``shared`` is)."""
 
     def record_served(self, resource_version: str) -> None:
         """A response ending at ``resource_version`` was filtered under the current enrollment."""

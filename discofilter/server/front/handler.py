@@ -6,6 +6,9 @@ Request path::
              → PassThrough: ``passthrough.relay_response`` (byte for byte)
              → FilteredList: wait for readiness, ``lists.filtered_list``
              → FilteredWatch: wait for readiness, ``watches.filtered_watch`` (``WatchPump``)
+    (with ``sharedWatches``, a FilteredList/FilteredWatch of a shareable key is first offered to
+    ``cached.cached_request``: authorized as the caller, served from the key's cache; it falls
+    back to the direct path when the cache cannot answer it)
     (unknown resources wait for the first API discovery, then are classified again)
 
 Readiness: filtered requests wait up to ``server.notReadyWaitSeconds`` (5 s) for the first
@@ -37,6 +40,7 @@ from discofilter import classify as cls
 from discofilter.errors import UpstreamError
 from discofilter.filter.events import namespace_filter
 from discofilter.server.front.accept import filterable_accept
+from discofilter.server.front.cached import cached_request, shared_key
 from discofilter.server.front.context import ProxyContext
 from discofilter.server.front.lists import filtered_list
 from discofilter.server.front.passthrough import read_body, relay_response, upstream_headers
@@ -159,6 +163,14 @@ async def _filtered(
         )  # fmt: skip
     if accept is not None:
         headers["Accept"] = accept
+    if proxy.shared is not None and proxy.authorizer is not None:
+        key = shared_key(c, request.query, request.headers.get("Accept"))
+        if key is not None:
+            cached = await cached_request(
+                proxy, proxy.shared, proxy.authorizer, request, c, key, own
+            )
+            if cached is not None:
+                return cached
     if isinstance(c, cls.FilteredList):
         return await filtered_list(
             proxy.upstream, request.raw_path, headers, namespace_filter(proxy.is_enrolled),

@@ -32,6 +32,7 @@ from discofilter.server.front.context import ProxyContext
 from discofilter.server.front.headers import forward_headers
 from discofilter.server.front.passthrough import relay_response
 from discofilter.server.front.responses import status_response
+from discofilter.server.streams.body import UpstreamBody
 from discofilter.server.streams.pump import WatchPump
 from discofilter.server.streams.registry import RESUMED_OPAQUE, WatchStream
 from discofilter.status import expired_message, status_dict
@@ -121,7 +122,9 @@ async def filtered_watch(
         if request.transport is not None:
             # The client may leave this much unsent before writes wait (then time out).
             request.transport.set_write_buffer_limits(high=proxy.config.streams.client_buffer_bytes)
-        await _run(proxy, _pump(proxy, request, c, headers, up, resp, decoder))
+        body = AiohttpBody(up)
+        pump = stream_pump(proxy, request, c, ctype, body, resp, decoder, proxy.is_enrolled)
+        await run_stream(proxy, pump)
         with contextlib.suppress(ConnectionResetError):
             await resp.write_eof()
         return resp
@@ -129,16 +132,18 @@ async def filtered_watch(
         up.release()
 
 
-def _pump(
+def stream_pump(
     proxy: ProxyContext,
     request: web.Request,
     c: FilteredWatch,
-    headers: CIMultiDict[str],
-    up: aiohttp.ClientResponse,
+    ctype: str,
+    body: UpstreamBody,
     resp: web.StreamResponse,
     decoder: FrameDecoder,
+    keep: Callable[[str], bool],
 ) -> WatchPump:
-    ctype = up.headers.get("Content-Type", "")
+    """The pump of one client stream, from the upstream (``AiohttpBody``) or from the shared
+    cache (``shared.body.WatcherBody``, whose events are filtered already: ``keep`` passes all)."""
     settings = proxy.config.streams
     stream = WatchStream(
         resource=c.resource.group_resource,
@@ -151,9 +156,9 @@ def _pump(
     )
     tele = proxy.telemetry
     return WatchPump(
-        stream, AiohttpBody(up), resp, decoder,
+        stream, body, resp, decoder,
         stream.watch_filter(
-            proxy.is_enrolled, table=wants_table(headers.get("Accept")),
+            keep, table=wants_table(request.headers.get("Accept")),
             count_churn=tele.churn is not None,
             sample_every=tele.sampler.every if tele.sampler is not None else 0,
         ),
@@ -184,12 +189,13 @@ def _fits(request: web.Request) -> Callable[[int], bool]:
     return fits
 
 
-async def _run(proxy: ProxyContext, pump: WatchPump) -> None:
-    """Run one stream's pump while it is registered, and log its opening and end."""
+async def run_stream(proxy: ProxyContext, pump: WatchPump, *, cached: bool = False) -> None:
+    """Run one stream's pump while it is registered, and log its opening and end (``cached``:
+    served from the shared cache, no upstream watch of its own)."""
     stream = pump.stream
     proxy.registry.add(stream)
     log.info(
-        "upstream watch opened",
+        "cached watch opened" if cached else "upstream watch opened",
         extra={
             "stream": stream.id, "resource": stream.resource, "content_type": stream.content_type
         },
@@ -203,7 +209,7 @@ async def _run(proxy: ProxyContext, pump: WatchPump) -> None:
             proxy.record_served(stream.last_rv)
         proxy.registry.remove(stream)
         log.info(
-            "upstream watch closed",
+            "cached watch closed" if cached else "upstream watch closed",
             extra={
                 "stream": stream.id, "resource": stream.resource,
                 "reason": pump.end_reason, "events_in": stream.events_in,
