@@ -15,7 +15,8 @@ Policy
 * Writes are batched: whatever is ready, up to 256 KiB per ``write`` (which drains at aiohttp's
   64 KiB high-water mark), so a busy stream costs one syscall per batch, not per event.
 * Bookmarks (``allowWatchBookmarks``) are sent every ``bookmark_interval`` seconds of the
-  injected clock, only when the stream is caught up, carrying the store's current revision —
+  injected clock (the first one 2 s before ``timeoutSeconds`` ends the watch when that is
+  sooner, as kube-apiserver's cacher does), only when the stream is caught up, carrying the store's current revision —
   every event up to it has been sent, and later events are newer. ``Waker.request_bookmark``
   (``Simulator.request_bookmarks``) asks for one now, the same way: tests place bookmarks
   between chosen events without moving time.
@@ -200,6 +201,13 @@ async def serve_watch(
     timeout = opts.timeout_seconds if opts.timeout_seconds is not None else DEFAULT_WATCH_TIMEOUT
 
     async def ticker() -> None:
+        # As kube-apiserver's cacher: every interval, and once 2 s before the deadline (so a
+        # client timing out knows how far it got; a shared cache's progress probe relies on it).
+        first = min(bookmark_interval, timeout - 2.0)
+        if first > 0:
+            await clock.sleep(first)
+            state["bookmark_due"] = True
+            waker.wake()
         while True:
             await clock.sleep(bookmark_interval)
             state["bookmark_due"] = True

@@ -40,6 +40,7 @@ from discofilter.codec.listmeta import list_type_meta
 from discofilter.codec.mediatype import PROTOBUF, is_protobuf
 from discofilter.errors import CodecError, UpstreamBroken, UpstreamError
 from discofilter.model import BOOKMARK, ERROR, WatchEvent
+from discofilter.server.shared import progress
 from discofilter.server.shared.frames import event_frame
 from discofilter.upstream.client import Upstream
 
@@ -97,6 +98,10 @@ class KeyReflector:
         self.watches = 0
         self.namespace_lists = 0
         self.last_error = ""
+        self._probe: asyncio.Task[None] | None = None
+        self.probes = 0
+        """Progress probes sent (``progress.py``), and how many advanced the cache."""
+        self.progressed_by_probe = 0
         self._progressed = False
         """An event was applied since the last failure (resets the backoff)."""
         self._advanced = asyncio.Event()
@@ -119,7 +124,8 @@ class KeyReflector:
         return {"Accept": "application/json", "Accept-Encoding": "gzip"}
 
     async def wait_until(self, resource_version: int, within: float) -> bool:
-        """Wait (at most ``within`` s) until the cache has reached ``resource_version``."""
+        """Wait (at most ``within`` s) until the cache has reached ``resource_version``; on a
+        quiet key a progress probe (``progress.py``) tells it that it already has."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         while True:
@@ -133,11 +139,46 @@ class KeyReflector:
             left = deadline - loop.time()
             if left <= 0 or self.failed is not None:
                 return False
+            if cache is not None and cache.ready and self._probe is None:
+                self._probe = asyncio.create_task(self._run_probe(cache, left))
             try:
                 async with asyncio.timeout(left):
                     await self._advanced.wait()
             except TimeoutError:
                 return False
+
+    async def _run_probe(self, cache: SharedCache, within: float) -> None:
+        try:
+            start = int(cache.resource_version)
+            q = self._query(
+                watch="1",
+                resourceVersion=str(start),
+                allowWatchBookmarks="true",
+                timeoutSeconds=str(progress.PROBE_TIMEOUT_SECONDS),
+            )
+            accept = self._accept()
+            del accept["Accept-Encoding"]
+            self.probes += 1
+            got = await progress.probe(
+                self._upstream, f"{self.path}?{q}", accept, start,
+                max_frame_bytes=self._max_frame_bytes, within=within,
+            )  # fmt: skip
+            if got is None or self.cache is not cache:
+                return
+            # Every event up to the bookmark was on the probe; once the cache's own stream
+            # has applied the newest of them, none at or below the bookmark can still come.
+            try:
+                async with asyncio.timeout(within):
+                    while int(cache.resource_version) < got.after and self.cache is cache:
+                        await self._advanced.wait()
+            except TimeoutError:
+                return
+            if self.cache is cache and cache.ready:
+                cache.progress(str(got.bookmark))
+                self.progressed_by_probe += 1
+                self._tell_advanced()
+        finally:
+            self._probe = None
 
     def _tell_advanced(self) -> None:
         # Waiters re-check the cache's RV; a fresh Event for the next wait.
@@ -193,6 +234,8 @@ class KeyReflector:
         finally:
             for t in self._joins.values():
                 t.cancel()
+            if self._probe is not None:
+                self._probe.cancel()
 
     @property
     def _name(self) -> str:

@@ -319,3 +319,27 @@ async def test_metrics_describe_the_keys(rig: Rig) -> None:
         assert f"discofilter_shared_clients{labels} 1.0" in text
         assert "discofilter_shared_cache_objects" in text
         t.cancel()
+
+
+async def test_consistent_read_of_a_quiet_kind_is_served_from_the_cache_after_a_probe() -> None:
+    # Bookmarks once a minute, as kube-apiserver's: only the probe can tell the cache that
+    # nothing happened to pods while other kinds moved the upstream's resourceVersion on.
+    r = await start_rig(shared_config(), sim=Simulator(bookmark_interval=60.0))
+    try:
+        r.ns("mesh-a", MESH)
+        r.pod("a0", "mesh-a")
+        await r.proxy.namespaces.ready.wait()
+        async with aiohttp.ClientSession() as s:
+            st, doc = await get_list(s, f"{r.url}/api/v1/pods?resourceVersion=0")
+            assert st == 200
+            for i in range(3):
+                r.ns(f"other-{i}")  # the upstream's RV moves; no pod event
+            st, doc = await get_list(s, f"{r.url}/api/v1/pods")
+            assert st == 200 and names(doc) == r.expected()
+            assert int(doc["metadata"]["resourceVersion"]) >= r.sim.store.resource_version
+        ref = reflector(r)
+        assert ref.probes >= 1 and ref.progressed_by_probe >= 1
+        snap = r.proxy.shared.snapshot()  # type: ignore[union-attr]
+        assert snap[0].lists_from_upstream == 0
+    finally:
+        await stop_rig(r)
