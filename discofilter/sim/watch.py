@@ -17,9 +17,9 @@ Policy
 * Bookmarks (``allowWatchBookmarks``) are sent every ``bookmark_interval`` seconds of the
   injected clock (the first one 2 s before ``timeoutSeconds`` ends the watch when that is
   sooner, as kube-apiserver's cacher does), only when the stream is caught up, carrying the
-  store's current revision — every event up to it has been sent, and later events are newer. ``Waker.request_bookmark``
-  (``Simulator.request_bookmarks``) asks for one now, the same way: tests place bookmarks
-  between chosen events without moving time.
+  store's current revision — every event up to it has been sent, and later events are newer.
+  ``Waker.request_bookmark`` (``Simulator.request_bookmarks``) asks for one now, the same way:
+  tests place bookmarks between chosen events without moving time.
 """
 
 from __future__ import annotations
