@@ -16,7 +16,8 @@ Policy:
   enrollment view is reconfigured in place), ``churnControl`` (new streams get the new
   policies; open streams keep the coalescer they opened with; namespace-label rules of those
   read live labels as before) and ``streams`` (read by each new request). **Restart only**
-  (logged "ignored until restart"): ``server.*``, ``upstream.*`` and ``exemptResources``
+  (logged "ignored until restart"): ``server.*``, ``upstream.*``, ``sharedWatches.*`` and
+  ``exemptResources``
   (switching a resource between filtered and pass-through changes what every client of it
   holds, and pass-through streams are relayed byte for byte, untracked, so the proxy could not
   end them; a rolling restart makes every client relist).
@@ -121,11 +122,12 @@ class ConfigFileWatch:
 def restart_only_changes(running: Config, new: Config) -> list[str]:
     """The settings (file spelling, e.g. ``server.listen``) that differ but need a restart."""
     out: list[str] = []
-    for group in ("server", "upstream"):
+    for group, spelled in (("server", "server"), ("upstream", "upstream"),
+                           ("shared_watches", "sharedWatches")):  # fmt: skip
         a, b = getattr(running, group), getattr(new, group)
         for f in dataclasses.fields(a):
             if getattr(a, f.name) != getattr(b, f.name):
-                out.append(f"{group}.{camel(f.name)}")
+                out.append(f"{spelled}.{camel(f.name)}")
     if running.enrollment.exempt_resources != new.enrollment.exempt_resources:
         out.append("exemptResources")
     if [s.name for s in running.scopes] != [s.name for s in new.scopes]:

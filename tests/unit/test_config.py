@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 import yaml
@@ -162,3 +163,30 @@ def test_invalid_cli_selector_is_config_error() -> None:
     c = with_overrides(Config(), enrollment={"selectors": ("a in (",)})
     with pytest.raises(ConfigError):
         check_security(c)
+
+
+def test_shared_watches_section_shorthand_bounds_and_round_trip() -> None:
+    from discofilter.config import SharedWatchesConfig
+
+    assert load_config_text("sharedWatches: true\n").shared_watches == SharedWatchesConfig(True)
+    assert load_config_text("sharedWatches: false\n").shared_watches == SharedWatchesConfig()
+    cfg = load_config_text("sharedWatches:\n  enabled: true\n  windowEvents: 50\n")
+    assert cfg.shared_watches.enabled and cfg.shared_watches.window_events == 50
+    assert load_config_text(dump_config(cfg)) == cfg
+    with pytest.raises(ConfigError, match=r"c.yaml:2: sharedWatches.windowEvents: must be at"):
+        load_config_text("sharedWatches:\n  windowEvents: 0\n", "c.yaml")
+    with pytest.raises(ConfigError, match="sharedWatches.idleSecnds: unknown key"):
+        load_config_text("sharedWatches:\n  idleSecnds: 1\n")
+
+
+def test_shared_watches_flag_overrides_the_file(tmp_path: Path) -> None:
+    from discofilter.cli import build_parser
+    from discofilter.cli.serve import effective_config
+
+    f = tmp_path / "c.yaml"
+    f.write_text("sharedWatches: {enabled: false, idleSeconds: 9}\n")
+    args = build_parser().parse_args(["serve", "--config", str(f), "--shared-watches"])
+    cfg = effective_config(args)
+    assert cfg.shared_watches.enabled and cfg.shared_watches.idle_seconds == 9
+    args = build_parser().parse_args(["serve", "--config", str(f)])
+    assert not effective_config(args).shared_watches.enabled

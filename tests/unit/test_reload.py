@@ -87,9 +87,11 @@ def test_restart_only_changes_name_file_keys() -> None:
         "server: {listen: '127.0.0.1:9000', workers: 2}\n"
         "upstream: {url: 'http://x'}\nexemptResources: [leases.coordination.k8s.io]\n"
         "discoverySelectors: [{matchLabels: {a: b}}]\nalwaysEnrolled: [x]\n"
+        "sharedWatches: {enabled: true, idleSeconds: 5}\n"
     )
     assert restart_only_changes(running, new) == [
-        "server.listen", "server.workers", "upstream.url", "exemptResources"
+        "server.listen", "server.workers", "upstream.url", "sharedWatches.enabled",
+        "sharedWatches.idleSeconds", "exemptResources",
     ]  # fmt: skip
     assert restart_only_changes(running, running) == []
 
