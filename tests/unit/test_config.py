@@ -175,7 +175,7 @@ def test_shared_watches_section_shorthand_bounds_and_round_trip() -> None:
     assert load_config_text(dump_config(cfg)) == cfg
     with pytest.raises(ConfigError, match=r"c.yaml:2: sharedWatches.windowEvents: must be at"):
         load_config_text("sharedWatches:\n  windowEvents: 0\n", "c.yaml")
-    with pytest.raises(ConfigError, match="sharedWatches.idleSecnds: unknown key"):
+    with pytest.raises(ConfigError, match=r"sharedWatches\.idleSecnds: unknown key"):
         load_config_text("sharedWatches:\n  idleSecnds: 1\n")
 
 
