@@ -116,6 +116,7 @@ class Watcher:
         self._buf.clear()
         self._buf_bytes = 0
         self._final = None
+        self._notify()  # a reader waiting for frames learns the stream is over
 
     def _notify(self) -> None:
         if self.on_ready is not None:

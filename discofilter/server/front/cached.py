@@ -132,9 +132,7 @@ async def _authorized(
 
 async def _upstream_rv(proxy: ProxyContext, r: KeyReflector) -> int | None:
     """The upstream's current resourceVersion for a consistent read (a ``limit=1`` LIST)."""
-    q = "limit=1"
-    if r.key.label_selector or r.key.field_selector:
-        q = r._query(limit="1")
+    q = r.query(limit="1")
     status, body = await proxy.upstream.get_own(f"{r.path}?{q}", {"Accept": "application/json"})
     if status != 200:
         return None
@@ -170,6 +168,8 @@ async def cached_request(
     own: bool,
 ) -> web.StreamResponse | None:
     """Serve ``c`` from the cache; None when it must take the direct path instead."""
+    if not shared.may_share(key):
+        return None  # not shareable now: the direct path, where the API server authorizes
     verb = "list" if isinstance(c, cls.FilteredList) else "watch"
     refused = await _authorized(authorizer, request, _attributes(c, verb), own)
     if refused is not None:
@@ -211,7 +211,7 @@ async def _cached_list(
             return None
         if rv != "0" and not await _fresh(proxy, r, rv):
             return None
-        cache = r.cache  # a relist may have replaced nothing, but re-read after the await
+        cache = r.cache  # re-read after the await: the key may have stopped meanwhile
         if cache is None or not cache.ready:
             return None
         page = cache.list(limit)
@@ -236,8 +236,6 @@ async def _cached_watch(
     # event's, and a client listing from the cache would then 410 until the next pod event.)
     if not sie and rv not in ("", "0") and proxy.stale_served(rv):
         return await expired_watch(proxy, request, ctype)
-    cache = r.cache
-    assert cache is not None
     if sie and rv != "0" and not await _fresh(proxy, r, rv):
         return None
     cache = r.cache

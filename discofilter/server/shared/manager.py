@@ -106,6 +106,11 @@ class SharedWatches:
 
     # --- serving --------------------------------------------------------------------------------
 
+    def may_share(self, key: CacheKey) -> bool:
+        """False while ``key`` is remembered as unshareable (its clients go direct)."""
+        retry_at = self._unshareable.get(key)
+        return retry_at is None or self._clock.monotonic() >= retry_at
+
     async def reflector_for(self, key: CacheKey, path: str, wait: float) -> KeyReflector | None:
         """The key's reflector once its cache is ready (started now if needed), or None: the
         key cannot be shared, or its first LIST did not come within ``wait`` seconds."""
@@ -127,10 +132,16 @@ class SharedWatches:
             except TimeoutError:
                 return None
         if r.failed is not None:
-            self._forget(key, entry)
-            self._unshareable[key] = self._clock.monotonic() + RETRY_UNSHAREABLE_SECONDS
+            self._ended(key, entry)
             return None
         return r
+
+    def _ended(self, key: CacheKey, entry: _Entry) -> None:
+        """The key's reflector stopped: when it found the key unshareable, remember that."""
+        if entry.reflector.failed is None or self._keys.get(key) is not entry:
+            return
+        self._forget(key, entry)
+        self._unshareable[key] = self._clock.monotonic() + RETRY_UNSHAREABLE_SECONDS
 
     def _start(self, key: CacheKey, path: str, now: float) -> _Entry:
         if self._tick is None:
@@ -142,6 +153,7 @@ class SharedWatches:
         task = asyncio.create_task(r.run(), name=f"shared-watch {key.resource}")
         entry = _Entry(r, task, now, now)
         self._keys[key] = entry
+        task.add_done_callback(lambda _t: self._ended(key, entry))
         log.info(
             "shared watch started",
             extra={"resource": key.resource, "content_type": key.content_type},

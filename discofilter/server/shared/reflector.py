@@ -109,7 +109,8 @@ class KeyReflector:
 
     # --- queries for the server -----------------------------------------------------------------
 
-    def _query(self, **extra: str) -> str:
+    def query(self, **extra: str) -> str:
+        """The key's query string (its selectors) plus ``extra``."""
         q: dict[str, str] = {}
         if self.key.label_selector:
             q["labelSelector"] = self.key.label_selector
@@ -150,7 +151,7 @@ class KeyReflector:
     async def _run_probe(self, cache: SharedCache, within: float) -> None:
         try:
             start = int(cache.resource_version)
-            q = self._query(
+            q = self.query(
                 watch="1",
                 resourceVersion=str(start),
                 allowWatchBookmarks="true",
@@ -243,7 +244,7 @@ class KeyReflector:
 
     async def _list(self) -> None:
         status, body = await self._upstream.get_own(
-            f"{self.path}?{self._query()}" if self._query() else self.path, self._accept()
+            f"{self.path}?{self.query()}" if self.query() else self.path, self._accept()
         )
         self.lists += 1
         if status in (401, 403, 404, 405, 406):
@@ -278,7 +279,7 @@ class KeyReflector:
     async def _watch(self) -> None:
         cache = self.cache
         assert cache is not None
-        q = self._query(
+        q = self.query(
             watch="1",
             resourceVersion=cache.resource_version,
             allowWatchBookmarks="true",
@@ -368,7 +369,7 @@ class KeyReflector:
     async def _join(self, namespace: str) -> None:
         collection = self.path.rsplit("/", 1)
         ns_path = f"{collection[0]}/namespaces/{namespace}/{collection[1]}"
-        q = self._query()
+        q = self.query()
         failures = 0
         try:
             while True:
