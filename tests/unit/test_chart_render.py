@@ -524,3 +524,23 @@ def test_notes_say_where_shared_watches_are_pointless_or_need_rbac() -> None:
     assert "Shared watches are on" not in render_notes(
         "discofilter", "config.sharedWatches.enabled=false"
     )
+
+
+def test_restart_only_settings_roll_the_pods_and_live_ones_do_not() -> None:
+    """``sharedWatches`` (like server, upstream, exemptResources) is read only at start: a
+    ``helm upgrade`` that changes it must roll the pods, while a reloadable change (selectors,
+    streams) must not restart anything."""
+
+    def checksum(*sets: str) -> str:
+        pod = by_kind(render("discofilter", *sets), "Deployment")["spec"]["template"]
+        value: str = pod["metadata"]["annotations"]["discofilter.io/restart-config"]
+        return value
+
+    base = checksum()
+    for live in ("config.selectors[0]=mesh=on", "config.streams.slowClientSeconds=5",
+                 "podAnnotations.team=a"):  # fmt: skip
+        assert checksum(live) == base, live
+    for restart in ("config.sharedWatches.enabled=false", "config.sharedWatches.windowEvents=5",
+                    "config.server.workers=2", "config.upstream.caFile=/ca.crt",
+                    "config.exemptResources[0]=leases.coordination.k8s.io"):  # fmt: skip
+        assert checksum(restart) != base, restart

@@ -109,6 +109,15 @@ app.kubernetes.io/component: {{ .Values.mode }}
 {{- toYaml $cfg -}}
 {{- end -}}
 
+{{/* A checksum of the settings `serve` reads only at start (docs/configuration.md "Restart
+     only": server, upstream, exemptResources, sharedWatches), as rendered. On the pod template
+     it rolls the pods when one of them changes; everything else in config.yaml is reloaded
+     live, so a selector change must not restart anything. */}}
+{{- define "discofilter.restartChecksum" -}}
+{{- $cfg := include "discofilter.configFile" . | fromYaml -}}
+{{- pick $cfg "server" "upstream" "exemptResources" "sharedWatches" | toYaml | sha256sum -}}
+{{- end -}}
+
 {{/* The proxy container, shared by the standalone Deployment and the istiod sidecar patch. */}}
 {{- define "discofilter.container" -}}
 name: discofilter
