@@ -21,7 +21,8 @@ import pytest
 import yaml
 from kubernetes.client import ApiClient
 
-from discofilter.config import load_config_text
+from discofilter.classify import DEFAULT_NAMESPACED
+from discofilter.config import Config, SharedWatchesConfig, load_config_text
 from discofilter.config_checks import check_security
 from tests.e2e.peers import missing_reason, peer_binary
 
@@ -69,11 +70,20 @@ def helm(*args: str) -> subprocess.CompletedProcess[str]:
 KUBE_VERSION = ["--kube-version", "1.30.0"]
 
 
-def render(namespace: str, *sets: str) -> list[dict[str, Any]]:
+def render(
+    namespace: str, *sets: str, values: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """``helm template`` with ``--set`` items and, optionally, a values file (``--set`` turns
+    a float like 1.5 into a string, which the schema refuses: a values file keeps it a float)."""
     args = ["template", "df", str(CHART), "--namespace", namespace, *KUBE_VERSION]
     for s in sets:
         args += ["--set", s]
-    proc = helm(*args)
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+        if values is not None:
+            yaml.safe_dump(values, f)
+            f.flush()
+            args += ["--values", f.name]
+        proc = helm(*args)
     assert proc.returncode == 0, proc.stderr
     return [d for d in yaml.safe_load_all(proc.stdout) if d]
 
@@ -98,6 +108,24 @@ def by_kind(objs: list[dict[str, Any]], kind: str, name: str | None = None) -> d
     return found[0]
 
 
+BASE_RULES = [
+    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},  # the safety list
+]
+# What the proxy's own shared LIST+WATCHes need (templates/rbac.yaml says why these kinds).
+SHARED_RULES = [
+    {"apiGroups": [""], "resources": ["pods", "services", "endpoints"],
+     "verbs": ["list", "watch"]},
+    {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+     "verbs": ["list", "watch"]},
+    {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["list", "watch"]},
+    {"apiGroups": ["networking.istio.io", "security.istio.io", "telemetry.istio.io",
+                   "extensions.istio.io"], "resources": ["*"], "verbs": ["list", "watch"]},
+    {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["*"],
+     "verbs": ["list", "watch"]},
+]  # fmt: skip
+
+
 def test_lint_both_modes() -> None:
     assert helm("lint", str(CHART)).returncode == 0
     proc = helm("lint", str(CHART), "--namespace", "istio-system", "--set", "mode=sidecar")
@@ -113,12 +141,12 @@ def test_standalone_renders_valid_least_privilege_objects() -> None:
          "Deployment", "Service", "PodDisruptionBudget", "ServiceMonitor"]
     )  # fmt: skip
     role = by_kind(objs, "ClusterRole")
-    assert role["rules"] == [
-        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},  # the safety list
-    ]
-    off = by_kind(render("discofilter", "config.safetyList=false"), "ClusterRole")
-    assert off["rules"] == role["rules"][:1]
+    assert role["rules"] == BASE_RULES + SHARED_RULES  # shared watches: on by mode
+    off = by_kind(
+        render("discofilter", "config.safetyList=false", "config.sharedWatches.enabled=false"),
+        "ClusterRole",
+    )
+    assert off["rules"] == BASE_RULES[:1]
     pod = by_kind(objs, "Deployment")["spec"]["template"]["spec"]
     assert not pod.get("hostNetwork")
     (c,) = pod["containers"]
@@ -346,3 +374,173 @@ def test_pod_env_for_events_and_the_safety_list() -> None:
     sidecar = env(render("istio-system", "mode=sidecar"), "patch")
     ns = sidecar["DISCOFILTER_ISTIOD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"]
     assert ns == "metadata.namespace"
+
+
+def _config(objs: list[dict[str, Any]]) -> Config:
+    cm = by_kind(objs, "ConfigMap", "df-discofilter-config")
+    return load_config_text(cm["data"]["config.yaml"], "rendered config.yaml")
+
+
+def _rules(objs: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The ClusterRole's rules, or None when no ClusterRole is rendered."""
+    roles = [o for o in objs if o["kind"] == "ClusterRole"]
+    return roles[0]["rules"] if roles else None
+
+
+@pytest.mark.parametrize(
+    ("namespace", "sets", "shared", "rules"),
+    [
+        # By mode: a standalone proxy is shared by istiod replicas and revisions...
+        ("discofilter", [], True, BASE_RULES + SHARED_RULES),
+        # ... `--set x=null` deletes the key: still by mode.
+        ("discofilter", ["config.sharedWatches.enabled=null"], True, BASE_RULES + SHARED_RULES),
+        # ... a sidecar serves one istiod (and runs as istiod's ServiceAccount: no ClusterRole).
+        ("istio-system", ["mode=sidecar"], False, None),
+        # An explicit value wins over the mode.
+        ("discofilter", ["config.sharedWatches.enabled=false"], False, BASE_RULES),
+        ("istio-system", ["mode=sidecar", "config.sharedWatches.enabled=true"], True, None),
+        # Shared, but the operator manages RBAC.
+        ("discofilter", ["rbac.create=false"], True, None),
+    ],
+    ids=["standalone", "standalone-null", "sidecar", "standalone-off", "sidecar-on", "no-rbac"],
+)
+def test_shared_watches_by_mode_and_override(
+    namespace: str, sets: list[str], shared: bool, rules: list[dict[str, Any]] | None
+) -> None:
+    objs = render(namespace, *sets)
+    validate(objs)
+    config = _config(objs)
+    check_security(config)
+    assert config.shared_watches == SharedWatchesConfig(enabled=shared)
+    assert _rules(objs) == rules
+
+
+def test_shared_watches_values_reach_the_config() -> None:
+    shared = {
+        "windowEvents": 5000, "windowBytes": 33554432, "watcherFrames": 200,
+        "watcherBytes": 1048576, "consistentReadTimeoutSeconds": 1.5, "bookmarkSeconds": 30.0,
+        "idleSeconds": 42.5,
+    }  # fmt: skip
+    objs = render("discofilter", values={"config": {"sharedWatches": shared}})
+    assert _config(objs).shared_watches == SharedWatchesConfig(
+        enabled=True, window_events=5000, window_bytes=33554432, watcher_frames=200,
+        watcher_bytes=1048576, consistent_read_timeout_seconds=1.5, bookmark_seconds=30.0,
+        idle_seconds=42.5,
+    )  # fmt: skip
+
+
+def test_shared_rules_read_only_namespaced_kinds() -> None:
+    """The shared-watch grant is list+watch only, on kinds the proxy filters (a cluster-scoped
+    kind is passed through, never shared: granting it would be privilege for nothing), never
+    Secrets or ConfigMaps, and no review rights (reviews go out with the caller's token)."""
+    for rule in SHARED_RULES:
+        assert rule["verbs"] == ["list", "watch"], rule
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                assert resource not in ("secrets", "configmaps"), rule
+                if resource != "*":  # custom resources: namespaced per discovery
+                    assert (group, resource) in DEFAULT_NAMESPACED, (group, resource)
+                else:
+                    assert group.endswith((".istio.io", "gateway.networking.k8s.io")), group
+    granted = {r for rule in _rules(render("discofilter")) or [] for r in rule["resources"]}
+    assert not granted & {"selfsubjectaccessreviews", "subjectaccessreviews", "tokenreviews"}
+
+
+def test_extra_shared_watch_rules_are_appended() -> None:
+    extra = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list", "watch"]}
+    objs = render(
+        "discofilter", "rbac.extraSharedWatchRules[0].apiGroups[0]=",
+        "rbac.extraSharedWatchRules[0].resources[0]=configmaps",
+        "rbac.extraSharedWatchRules[0].verbs={list,watch}",
+    )  # fmt: skip
+    validate(objs)
+    assert _rules(objs) == BASE_RULES + SHARED_RULES + [extra]
+
+
+EXTRA_RULE = (
+    "rbac.extraSharedWatchRules[0].apiGroups[0]=",
+    "rbac.extraSharedWatchRules[0].resources[0]=configmaps",
+    "rbac.extraSharedWatchRules[0].verbs[0]=list",
+)
+
+
+@pytest.mark.parametrize(
+    ("namespace", "sets", "message"),
+    [
+        # Rules that would not be rendered are refused, not dropped silently.
+        ("istio-system", ["mode=sidecar", *EXTRA_RULE], "rbac.extraSharedWatchRules"),
+        ("x", ["config.sharedWatches.enabled=false", *EXTRA_RULE], "rbac.extraSharedWatchRules"),
+        ("x", ["rbac.create=false", *EXTRA_RULE], "rbac.extraSharedWatchRules"),
+        # The schema: read verbs only, bounds as config.py checks them.
+        ("x", [*EXTRA_RULE[:2], "rbac.extraSharedWatchRules[0].verbs[0]=get"], "verbs"),
+        ("x", ["config.sharedWatches.windowEvents=0"], "windowEvents"),
+        ("x", ["config.sharedWatches.enabled=maybe"], "enabled"),
+    ],
+)
+def test_refuses_shared_watch_mistakes(namespace: str, sets: list[str], message: str) -> None:
+    args = ["template", "df", str(CHART), "--namespace", namespace, *KUBE_VERSION]
+    for s in sets:
+        args += ["--set", s]
+    proc = helm(*args)
+    assert proc.returncode != 0 and message in proc.stderr, proc.stderr
+
+
+def render_notes(namespace: str, *sets: str) -> str:
+    """NOTES.txt as helm renders it at install. `helm template` skips NOTES.txt, and `helm
+    install --dry-run` has no --kube-version for the chart's kubeVersion, so a copy of the chart
+    turns the notes into a named template and renders that into a ConfigMap."""
+    with tempfile.TemporaryDirectory() as d:
+        chart = Path(d) / "discofilter"
+        shutil.copytree(CHART, chart)
+        notes = chart / "templates" / "NOTES.txt"
+        define = '{{- define "test.notes" -}}\n' + notes.read_text() + "\n{{- end -}}\n"
+        (chart / "templates" / "_test_notes.tpl").write_text(define)
+        notes.unlink()
+        (chart / "templates" / "test-notes.yaml").write_text(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: test-notes}\n"
+            'data: {notes: {{ include "test.notes" . | quote }}}\n'
+        )
+        args = ["template", "df", str(chart), "--namespace", namespace, *KUBE_VERSION]
+        args += ["--show-only", "templates/test-notes.yaml"]
+        for s in sets:
+            args += ["--set", s]
+        proc = helm(*args)
+    assert proc.returncode == 0, proc.stderr
+    notes_text: str = yaml.safe_load(proc.stdout)["data"]["notes"]
+    assert "discofilter" in notes_text and "Metrics:" in notes_text
+    return notes_text
+
+
+def test_notes_say_where_shared_watches_are_pointless_or_need_rbac() -> None:
+    pointless = "nothing is shared"
+    assert pointless in render_notes(
+        "istio-system", "mode=sidecar", "config.sharedWatches.enabled=true"
+    )
+    sidecar = render_notes("istio-system", "mode=sidecar")
+    assert pointless not in sidecar and "Shared watches are on" not in sidecar
+    standalone = render_notes("discofilter")
+    assert "Shared watches are on" in standalone and "rbac.create=false" not in standalone
+    assert "rbac.create=false: grant" in render_notes("discofilter", "rbac.create=false")
+    assert "Shared watches are on" not in render_notes(
+        "discofilter", "config.sharedWatches.enabled=false"
+    )
+
+
+def test_restart_only_settings_roll_the_pods_and_live_ones_do_not() -> None:
+    """``sharedWatches`` (like server, upstream, exemptResources) is read only at start: a
+    ``helm upgrade`` that changes it must roll the pods, while a reloadable change (selectors,
+    streams) must not restart anything."""
+
+    def checksum(*sets: str) -> str:
+        pod = by_kind(render("discofilter", *sets), "Deployment")["spec"]["template"]
+        value: str = pod["metadata"]["annotations"]["discofilter.io/restart-config"]
+        return value
+
+    base = checksum()
+    for live in ("config.selectors[0]=mesh=on", "config.streams.slowClientSeconds=5",
+                 "podAnnotations.team=a"):  # fmt: skip
+        assert checksum(live) == base, live
+    for restart in ("config.sharedWatches.enabled=false", "config.sharedWatches.windowEvents=5",
+                    "config.server.workers=2", "config.upstream.caFile=/ca.crt",
+                    "config.exemptResources[0]=leases.coordination.k8s.io"):  # fmt: skip
+        assert checksum(restart) != base, restart

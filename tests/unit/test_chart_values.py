@@ -23,7 +23,8 @@ CHART = Path(__file__).resolve().parents[2] / "charts" / "discofilter"
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
 GROUPS = {"server": cfgmod.ServerConfig, "upstream": cfgmod.UpstreamConfig,
-          "streams": cfgmod.StreamsConfig, "admin": cfgmod.AdminConfig}  # fmt: skip
+          "streams": cfgmod.StreamsConfig, "admin": cfgmod.AdminConfig,
+          "sharedWatches": cfgmod.SharedWatchesConfig}  # fmt: skip
 TOP_LEVEL = {
     "discoverySelectors",
     "selectors",
@@ -34,8 +35,14 @@ TOP_LEVEL = {
     "churnControl",
     "scopes",
 }
-# Values the chart fills in by install mode (documented in values.yaml); "" means "chart decides".
-CHART_DECIDES = {("server", "listen"), ("admin", "listen"), ("admin", "grpc_listen")}
+# Values the chart fills in by install mode (documented in values.yaml); "" (or null for
+# sharedWatches.enabled) means "chart decides".
+CHART_DECIDES = {
+    ("server", "listen"),
+    ("admin", "listen"),
+    ("admin", "grpc_listen"),
+    ("sharedWatches", "enabled"),
+}
 
 
 def _validator() -> jsonschema.Validator:
@@ -75,6 +82,21 @@ def _with(path: str, value: Any) -> dict[str, Any]:
         ("tls.source", "vault"),
         ("admin.listen", ":::"),
         ("sidecar.port", 70000),
+        ("config.sharedWatches.enabled", "yes"),
+        ("config.sharedWatches.windowEvents", 0),
+        ("config.sharedWatches.watcherBytes", 0),
+        ("config.sharedWatches.bookmarkSeconds", 0),
+        ("config.sharedWatches.idleSecond", 300),  # typo
+        ("config.sharedWatches", True),  # the config file's shorthand: values spell it out
+        (
+            "rbac.extraSharedWatchRules",
+            [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}],
+        ),  # read verbs of a watch only
+        (
+            "rbac.extraSharedWatchRules",
+            [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "create"]}],
+        ),
+        ("rbac.extraSharedWatchRules", [{"apiGroups": [""], "resources": [], "verbs": ["list"]}]),
     ],
 )
 def test_schema_rejects(path: str, value: Any) -> None:
@@ -122,22 +144,38 @@ def test_values_config_defaults_equal_config_defaults() -> None:
     assert tuple(VALUES["config"]["alwaysEnrolled"]) == e.always_enrolled
 
 
-def _chart_config(mode_listen: str) -> dict[str, Any]:
+def _chart_config(mode_listen: str, shared: bool) -> dict[str, Any]:
     """What templates/_helpers.tpl discofilter.configFile renders, for the defaults."""
     cfg = copy.deepcopy(VALUES["config"])
     cfg["server"]["listen"] = mode_listen
     cfg["server"]["tlsCertFile"] = "/etc/discofilter/tls/tls.crt"
     cfg["server"]["tlsKeyFile"] = "/etc/discofilter/tls/tls.key"
+    cfg["sharedWatches"]["enabled"] = shared
     return cfg
 
 
-@pytest.mark.parametrize("listen", ["0.0.0.0:8443", "127.0.0.1:8443"], ids=["alone", "sidecar"])
-def test_rendered_config_loads_and_is_secure(listen: str) -> None:
-    text = yaml.safe_dump(_chart_config(listen))
+@pytest.mark.parametrize(
+    ("listen", "shared"), [("0.0.0.0:8443", True), ("127.0.0.1:8443", False)],
+    ids=["alone", "sidecar"],
+)  # fmt: skip
+def test_rendered_config_loads_and_is_secure(listen: str, shared: bool) -> None:
+    text = yaml.safe_dump(_chart_config(listen, shared))
     config = cfgmod.load_config_text(text, "chart config.yaml")
     check_security(config)  # TLS on a non-loopback listener: accepted
     assert config.server.listen == listen
     assert config.enrollment.always_enrolled == ("istio-system",)
+    assert config.shared_watches == cfgmod.SharedWatchesConfig(enabled=shared)
+
+
+def test_shared_watches_enabled_defaults_to_by_mode() -> None:
+    # null, not false: the chart decides by mode (templates/_helpers.tpl discofilter.sharedWatches),
+    # and an explicit true/false must stay distinguishable from "not set".
+    assert VALUES["config"]["sharedWatches"]["enabled"] is None
+    for value in (True, False, None):
+        v = _with("config.sharedWatches.enabled", value)
+        assert not list(_validator().iter_errors(v)), value
+    rules = [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list", "watch"]}]
+    assert not list(_validator().iter_errors(_with("rbac.extraSharedWatchRules", rules)))
 
 
 def _dig(values: Any, path: list[str]) -> bool:

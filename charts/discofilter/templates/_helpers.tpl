@@ -82,9 +82,24 @@ app.kubernetes.io/component: {{ .Values.mode }}
 {{- .Values.admin.grpcListen | splitList ":" | last -}}
 {{- end -}}
 
+{{/* Shared watches on? "true" or "false". config.sharedWatches.enabled: null (or absent, as
+     `--set config.sharedWatches.enabled=null` leaves it) = by mode: on in standalone (several
+     istiods share one proxy), off in sidecar (one istiod: nothing to share); a bool wins. */}}
+{{- define "discofilter.sharedWatches" -}}
+{{- $enabled := (.Values.config.sharedWatches | default dict).enabled -}}
+{{- if kindIs "invalid" $enabled -}}
+{{- eq .Values.mode "standalone" -}}
+{{- else -}}
+{{- $enabled -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The config file: values.config with the mode-dependent settings filled in. */}}
 {{- define "discofilter.configFile" -}}
 {{- $cfg := deepCopy .Values.config -}}
+{{- $shared := get $cfg "sharedWatches" | default dict -}}
+{{- $_ := set $shared "enabled" (eq (include "discofilter.sharedWatches" .) "true") -}}
+{{- $_ := set $cfg "sharedWatches" $shared -}}
 {{- $server := get $cfg "server" -}}
 {{- $_ := set $server "listen" (include "discofilter.listen" .) -}}
 {{- if not $server.tlsCertFile -}}
@@ -92,6 +107,15 @@ app.kubernetes.io/component: {{ .Values.mode }}
 {{- $_ := set $server "tlsKeyFile" "/etc/discofilter/tls/tls.key" -}}
 {{- end -}}
 {{- toYaml $cfg -}}
+{{- end -}}
+
+{{/* A checksum of the settings `serve` reads only at start (docs/configuration.md "Restart
+     only": server, upstream, exemptResources, sharedWatches), as rendered. On the pod template
+     it rolls the pods when one of them changes; everything else in config.yaml is reloaded
+     live, so a selector change must not restart anything. */}}
+{{- define "discofilter.restartChecksum" -}}
+{{- $cfg := include "discofilter.configFile" . | fromYaml -}}
+{{- pick $cfg "server" "upstream" "exemptResources" "sharedWatches" | toYaml | sha256sum -}}
 {{- end -}}
 
 {{/* The proxy container, shared by the standalone Deployment and the istiod sidecar patch. */}}
