@@ -1,6 +1,7 @@
 """The chart's Grafana dashboard and alert rules name only metrics a running discofilter
 exposes: ``discofilter serve`` (meshConfigFrom and the safety list on, one watch open, so every
-family has its samples) is scraped, and every ``discofilter_*`` name in the dashboard's and the
+family has its samples) is scraped, and a second one with ``--shared-watches`` for the
+``discofilter_shared_*`` families, and every ``discofilter_*`` name in the dashboard's and the
 rules' expressions must be among the exposed series names. The rule file's shape is checked as
 ``promtool check rules`` would (docs/istio.md says how promtool itself was run on it)."""
 
@@ -94,8 +95,19 @@ async def test_every_queried_metric_is_exposed(tmp_path: Path) -> None:
                     text = await _until(f"{admin}/metrics", lambda t: 'kind="pods"' in t)
         finally:
             assert await _stop(proc) == 0
+        # The shared-watch families exist when shared watches are on (one key open).
+        proc, url, admin = await _serve(sim, config, "--shared-watches")
+        try:
+            await _until(f"{admin}/debug/enrollment", lambda d: d["synced"])
+            async with aiohttp.ClientSession() as s, s.get(f"{url}/api/v1/pods?watch=1") as r:
+                assert r.status == 200
+                shared = await _until(
+                    f"{admin}/metrics", lambda t: "discofilter_shared_clients{" in t
+                )
+        finally:
+            assert await _stop(proc) == 0
     exposed: set[str] = set()
-    for fam in text_string_to_metric_families(text):
+    for fam in [*text_string_to_metric_families(text), *text_string_to_metric_families(shared)]:
         exposed.add(fam.name)
         exposed.update(s.name for s in fam.samples)
     queried = {n for e in dashboard_exprs() + [r["expr"] for r in rules()] for n in NAME.findall(e)}
