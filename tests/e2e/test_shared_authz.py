@@ -105,9 +105,9 @@ def reader_token(api: k8s.ApiClient) -> str:
             spec=k8s.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
         ),
     )
-    token: str = answer.status.token
-    assert token
-    return token
+    status = answer.status
+    assert status is not None and status.token, answer
+    return str(status.token)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,10 @@ def world(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         make_workload(cluster.api, ns, app, PODS)
         pods[ns] = frozenset(f"{app}-{i}" for i in range(PODS))
     token = reader_token(cluster.api)
-    with start_tls_proxy(cluster, tmp_path_factory.mktemp("authz-proxy"), SHARED) as proxy:
+    # -vv: every logger at DEBUG (aiohttp's and the upstream client's too), so the log test
+    # below reads the most the proxy can be made to write.
+    state = tmp_path_factory.mktemp("authz-proxy")
+    with start_tls_proxy(cluster, state, SHARED, verbose=2) as proxy:
         yield World(proxy, cluster.token, token, pods)
 
 
