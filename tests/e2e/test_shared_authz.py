@@ -58,6 +58,7 @@ EVENT_TIMEOUT = 20.0
 KUBECTL_TIMEOUT = 30.0
 """Seconds for one kubectl call (discovery + one LIST: well under a second)."""
 HTTP_TIMEOUT = 10.0
+JSON, PROTOBUF = "application/json", "application/vnd.kubernetes.protobuf"
 
 
 @dataclass(frozen=True)
@@ -140,9 +141,9 @@ def _conn(proxy: TlsProxy) -> http.client.HTTPSConnection:
     return http.client.HTTPSConnection(u.hostname or "", u.port, context=ctx, timeout=HTTP_TIMEOUT)
 
 
-def get(proxy: TlsProxy, path: str, token: str | None) -> Answer:
+def get(proxy: TlsProxy, path: str, token: str | None, accept: str = JSON) -> Answer:
     """One GET through the proxy; the whole body (a refused watch is a plain response)."""
-    headers = {"Accept": "application/json"}
+    headers = {"Accept": accept}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     conn = _conn(proxy)
@@ -236,13 +237,27 @@ def test_reader_refused_cluster_wide_while_admin_streams(cluster: Cluster, world
         first = watch.next()  # the cache's initial state: synthetic ADDED (no resourceVersion)
         assert first["type"] == "ADDED"
 
-        # Cluster-wide, as the reader: refused by the proxy's authorizer (its wording says so:
-        # kube-apiserver's would name the user), before any byte of the cache.
-        listed = assert_refused(get(proxy, "/api/v1/pods", world.reader), 403, pods)
-        assert listed["reason"] == "Forbidden"
-        assert listed["message"].startswith("discofilter: the caller may not list"), listed
-        watched = assert_refused(get(proxy, "/api/v1/pods?watch=1", world.reader), 403, pods)
-        assert watched["message"].startswith("discofilter: the caller may not watch"), watched
+        # The admin is served from the same cache: cluster-wide, both namespaces.
+        everything = get(proxy, "/api/v1/pods", world.admin)
+        assert {(ns, n) for ns, names in pods.items() for n in names} <= pod_names(everything)
+        rv = everything.json()["metadata"]["resourceVersion"]
+
+        # Cluster-wide, as the reader, in every form a client sends (a resume from an RV the
+        # window covers would replay events): refused by the proxy's authorizer (its wording
+        # says so; kube-apiserver's names the user), before any byte of the cache.
+        refused = [
+            ("list", "/api/v1/pods"),
+            ("list", "/api/v1/pods?resourceVersion=0"),
+            ("list", "/api/v1/pods?limit=1"),
+            ("watch", "/api/v1/pods?watch=1"),
+            ("watch", f"/api/v1/pods?watch=1&allowWatchBookmarks=true&resourceVersion={rv}"),
+        ]
+        for accept in (JSON, PROTOBUF):
+            for verb, path in refused:
+                doc = assert_refused(get(proxy, path, world.reader, accept), 403, pods)
+                assert doc["reason"] == "Forbidden", doc
+                want = f'discofilter: the caller may not {verb} resource "pods"'
+                assert doc["message"].startswith(want), (accept, path, doc)
         for path in ("/api/v1/pods", "/api/v1/pods?watch=1"):
             bogus = assert_refused(get(proxy, path, "not-a-token"), 401, pods)
             assert bogus["reason"] == "Unauthorized"
@@ -259,10 +274,6 @@ def test_reader_refused_cluster_wide_while_admin_streams(cluster: Cluster, world
         )
         assert f"system:serviceaccount:{NS_A}:{READER}" in other["message"], other
         assert f'namespace "{NS_B}"' in other["message"], other
-
-        # The admin is served from the same cache all along: cluster-wide, both namespaces.
-        everything = pod_names(get(proxy, "/api/v1/pods", world.admin))
-        assert {(ns, n) for ns, names in pods.items() for n in names} <= everything
 
         # The refusals disturbed nothing: the admin's stream delivers the next pod.
         make_workload(cluster.api, NS_A, "late", 1)
