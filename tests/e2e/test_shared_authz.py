@@ -7,9 +7,11 @@ token from the TokenRequest API, talks to a standalone TLS ``discofilter serve
 --shared-watches`` while an admin watch of every pod streams through the same proxy (so the
 cache is warm and holds both namespaces' pods):
 
-* its cluster-wide LIST and WATCH of pods are refused with a ``403`` Kubernetes ``Status`` from
-  the proxy's authorizer and carry no pod of either namespace; a bogus token gets ``401``; no
-  credentials get what kube-apiserver answers anonymous callers (401 or 403), never data;
+* its cluster-wide LIST and WATCH of pods (plain, ``resourceVersion=0``, paged, an informer's
+  resume; JSON and protobuf) are refused with a ``403`` Kubernetes ``Status`` from the proxy's
+  authorizer and carry no pod of either namespace; so is the admin impersonating the reader; a
+  bogus token gets ``401``; no credentials get what kube-apiserver itself answers anonymous
+  callers (401 or 403), never data;
 * its LIST in ``authz-a`` works (its pods), in ``authz-b`` is kube-apiserver's own ``403``
   (passed through: the message names the ServiceAccount, which the proxy does not know);
 * the admin's stream keeps delivering: a pod created after the refusals arrives as ADDED;
@@ -33,6 +35,8 @@ import socket
 import ssl
 import subprocess
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,9 +145,15 @@ def _conn(proxy: TlsProxy) -> http.client.HTTPSConnection:
     return http.client.HTTPSConnection(u.hostname or "", u.port, context=ctx, timeout=HTTP_TIMEOUT)
 
 
-def get(proxy: TlsProxy, path: str, token: str | None, accept: str = JSON) -> Answer:
+def get(
+    proxy: TlsProxy,
+    path: str,
+    token: str | None,
+    accept: str = JSON,
+    extra: dict[str, str] | None = None,
+) -> Answer:
     """One GET through the proxy; the whole body (a refused watch is a plain response)."""
-    headers = {"Accept": accept}
+    headers = {"Accept": accept, **(extra or {})}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     conn = _conn(proxy)
@@ -223,6 +233,19 @@ def assert_refused(answer: Answer, code: int, pods: dict[str, frozenset[str]]) -
     return dict(doc)
 
 
+def direct_status(cluster: Cluster, path: str, token: str | None) -> int:
+    """kube-apiserver's own status for ``path`` (no proxy), as ``token`` or anonymous."""
+    req = urllib.request.Request(cluster.url + path)
+    if token is not None:
+        req.add_header("Authorization", f"Bearer {token}")
+    ctx = ssl.create_default_context(cafile=str(cluster.ca))
+    try:
+        with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT, context=ctx) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as e:
+        return int(e.code)
+
+
 def pod_names(answer: Answer) -> set[tuple[str, str]]:
     assert answer.status == 200, answer.body[:500]
     doc = answer.json()
@@ -258,11 +281,21 @@ def test_reader_refused_cluster_wide_while_admin_streams(cluster: Cluster, world
                 assert doc["reason"] == "Forbidden", doc
                 want = f'discofilter: the caller may not {verb} resource "pods"'
                 assert doc["message"].startswith(want), (accept, path, doc)
+        # The admin impersonating the reader is the reader: Impersonate-* reach the review.
+        as_reader = {"Impersonate-User": f"system:serviceaccount:{NS_A}:{READER}"}
+        for verb, path in refused[:1] + refused[3:4]:
+            doc = assert_refused(get(proxy, path, world.admin, extra=as_reader), 403, pods)
+            assert doc["message"].startswith(f"discofilter: the caller may not {verb}"), doc
+
+        # Unknown and missing credentials: what kube-apiserver itself answers them (anonymous:
+        # 401 with anonymous auth off, 403 with it on), as a Status, never data.
         for path in ("/api/v1/pods", "/api/v1/pods?watch=1"):
             bogus = assert_refused(get(proxy, path, "not-a-token"), 401, pods)
             assert bogus["reason"] == "Unauthorized"
+            assert direct_status(cluster, path, "not-a-token") == 401
             anonymous = get(proxy, path, None)
             assert anonymous.status in (401, 403), anonymous.body[:500]
+            assert anonymous.status == direct_status(cluster, path, None)
             assert_refused(anonymous, anonymous.status, pods)
 
         # Its own namespace: allowed (passed through as the caller); the other: the API
