@@ -17,7 +17,10 @@ cache is warm and holds both namespaces' pods):
 * the admin's stream keeps delivering: a pod created after the refusals arrives as ADDED;
 * kubectl with the reader's kubeconfig: ``get pods -A`` (Table, the direct path, and ``-o json``,
   the shared path) fails Forbidden, ``get pods -n authz-a`` lists its pods;
-* the proxy's log holds neither token (the authorizer keys its cache by a digest only).
+* a ClusterRoleBinding created for a refused ServiceAccount lets it LIST (not WATCH: it got
+  ``list`` only) within the denied-verdict TTL, and deleting it shuts it out again within the
+  allowed-verdict TTL (docs/shared-watches.md, "Authorization");
+* the proxy's log, every logger at DEBUG, holds none of the tokens.
 
 The session cluster serves: this module counts no watches.
 """
@@ -35,6 +38,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -54,6 +58,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 NS_A, NS_B = "authz-a", "authz-b"
 READER = "reader"
+GRANTEE = "grantee"
 PODS = 2
 APPS = {NS_A: "alpha", NS_B: "beta"}
 """One app per namespace, so a pod name alone tells which namespace it came from."""
@@ -62,7 +67,14 @@ EVENT_TIMEOUT = 20.0
 KUBECTL_TIMEOUT = 30.0
 """Seconds for one kubectl call (discovery + one LIST: well under a second)."""
 HTTP_TIMEOUT = 10.0
+GRANT_TIMEOUT = 15.0
+"""Seconds for a new ClusterRoleBinding to let a caller in: the proxy's 2 s denied TTL plus
+RBAC's informer propagation in kube-apiserver (milliseconds), with room for a loaded box."""
+REVOKE_TIMEOUT = 25.0
+"""Seconds for a deleted binding to shut a caller out: the 10 s allowed TTL plus the same."""
 JSON, PROTOBUF = "application/json", "application/vnd.kubernetes.protobuf"
+CACHED_LIST = "/api/v1/pods?resourceVersion=0"
+"""A LIST the shared cache answers at once (``resourceVersion=0``: any state is fine)."""
 
 
 @dataclass(frozen=True)
@@ -70,18 +82,34 @@ class World:
     proxy: TlsProxy
     admin: str
     reader: str
+    grantee: str
+    """ServiceAccount GRANTEE's token: no rights until test_binding_changes_bite grants some."""
     pods: dict[str, frozenset[str]]
     """Pod names per namespace (both enrolled, both in the cache; no name in both)."""
 
 
-def reader_token(api: k8s.ApiClient) -> str:
-    """ServiceAccount ``reader`` in NS_A with get/list/watch on pods there, and a token for it
-    from the TokenRequest API (what a pod's projected token is)."""
+def service_account_token(api: k8s.ApiClient, ns: str, name: str) -> str:
+    """A new ServiceAccount and a token for it from the TokenRequest API (what a pod's projected
+    token is)."""
     core = k8s.CoreV1Api(api)
-    rbac = k8s.RbacAuthorizationV1Api(api)
     core.create_namespaced_service_account(
-        NS_A, k8s.V1ServiceAccount(metadata=k8s.V1ObjectMeta(name=READER))
+        ns, k8s.V1ServiceAccount(metadata=k8s.V1ObjectMeta(name=name))
     )
+    answer = core.create_namespaced_service_account_token(
+        name,
+        ns,
+        k8s.AuthenticationV1TokenRequest(
+            spec=k8s.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
+        ),
+    )
+    status = answer.status
+    assert status is not None and status.token, answer
+    return str(status.token)
+
+
+def grant_pod_reader(api: k8s.ApiClient) -> None:
+    """get/list/watch on pods in NS_A for the ServiceAccount READER there."""
+    rbac = k8s.RbacAuthorizationV1Api(api)
     rbac.create_namespaced_role(
         NS_A,
         k8s.V1Role(
@@ -103,16 +131,6 @@ def reader_token(api: k8s.ApiClient) -> str:
             subjects=[k8s.RbacV1Subject(kind="ServiceAccount", name=READER, namespace=NS_A)],
         ),
     )
-    answer = core.create_namespaced_service_account_token(
-        READER,
-        NS_A,
-        k8s.AuthenticationV1TokenRequest(
-            spec=k8s.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
-        ),
-    )
-    status = answer.status
-    assert status is not None and status.token, answer
-    return str(status.token)
 
 
 @pytest.fixture(scope="module")
@@ -122,12 +140,14 @@ def world(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         make_namespace(cluster.api, ns, enrolled=True)
         make_workload(cluster.api, ns, app, PODS)
         pods[ns] = frozenset(f"{app}-{i}" for i in range(PODS))
-    token = reader_token(cluster.api)
+    token = service_account_token(cluster.api, NS_A, READER)
+    grant_pod_reader(cluster.api)
+    grantee = service_account_token(cluster.api, NS_B, GRANTEE)
     # -vv: every logger at DEBUG (aiohttp's and the upstream client's too), so the log test
     # below reads the most the proxy can be made to write.
     state = tmp_path_factory.mktemp("authz-proxy")
     with start_tls_proxy(cluster, state, SHARED, verbose=2) as proxy:
-        yield World(proxy, cluster.token, token, pods)
+        yield World(proxy, cluster.token, token, grantee, pods)
 
 
 @dataclass(frozen=True)
@@ -260,8 +280,10 @@ def test_reader_refused_cluster_wide_while_admin_streams(cluster: Cluster, world
         first = watch.next()  # the cache's initial state: synthetic ADDED (no resourceVersion)
         assert first["type"] == "ADDED"
 
-        # The admin is served from the same cache: cluster-wide, both namespaces.
-        everything = get(proxy, "/api/v1/pods", world.admin)
+        # The admin is served from the same cache (resourceVersion=0: the cache as it is; a
+        # consistent read may wait out consistentReadTimeoutSeconds and go upstream instead, see
+        # test_shared_consistent_read): cluster-wide, both namespaces.
+        everything = get(proxy, CACHED_LIST, world.admin)
         assert {(ns, n) for ns, names in pods.items() for n in names} <= pod_names(everything)
         rv = everything.json()["metadata"]["resourceVersion"]
 
@@ -358,6 +380,54 @@ def test_kubectl_as_reader(world: World, tmp_path: Path) -> None:
     assert not {f"pod/{n}" for n in world.pods[NS_B]} & listed, out.stdout
 
 
+def wait_status(proxy: TlsProxy, path: str, token: str, want: int, timeout: float) -> Answer:
+    """GET ``path`` until it answers ``want``; fail with the last answer after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = get(proxy, path, token)
+        if answer.status == want:
+            return answer
+        if time.monotonic() > deadline:
+            pytest.fail(f"{path}: {answer.status} after {timeout}s, want {want}: {answer.body!r}")
+        time.sleep(0.2)  # polling the proxy's verdict cache expiring: no event to await
+
+
+def test_binding_changes_bite(cluster: Cluster, world: World) -> None:
+    """The verdict cache is short: a new ClusterRoleBinding lets a refused caller in within the
+    denied TTL (2 s), its removal shuts the caller out within the allowed TTL (10 s); a grant
+    of ``list`` alone leaves ``watch`` refused (the review is per verb)."""
+    proxy, pods = world.proxy, world.pods
+    rbac = k8s.RbacAuthorizationV1Api(cluster.api)
+    name = "authz-list-pods"
+    assert_refused(get(proxy, "/api/v1/pods", world.grantee), 403, pods)  # cached: denied
+    rbac.create_cluster_role(
+        k8s.V1ClusterRole(
+            metadata=k8s.V1ObjectMeta(name=name),
+            rules=[k8s.V1PolicyRule(api_groups=[""], resources=["pods"], verbs=["list"])],
+        )
+    )
+    rbac.create_cluster_role_binding(
+        k8s.V1ClusterRoleBinding(
+            metadata=k8s.V1ObjectMeta(name=name),
+            role_ref=k8s.V1RoleRef(
+                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=name
+            ),
+            subjects=[k8s.RbacV1Subject(kind="ServiceAccount", name=GRANTEE, namespace=NS_B)],
+        )
+    )
+    try:
+        listed = wait_status(proxy, CACHED_LIST, world.grantee, 200, GRANT_TIMEOUT)
+        assert {(ns, n) for ns, names in pods.items() for n in names} <= pod_names(listed)
+        watched = assert_refused(get(proxy, "/api/v1/pods?watch=1", world.grantee), 403, pods)
+        assert watched["message"].startswith("discofilter: the caller may not watch"), watched
+    finally:
+        rbac.delete_cluster_role_binding(name)
+    try:
+        wait_status(proxy, CACHED_LIST, world.grantee, 403, REVOKE_TIMEOUT)
+    finally:
+        rbac.delete_cluster_role(name)
+
+
 def test_log_holds_no_token(world: World) -> None:
     # Requests of every kind first (refused, allowed, unknown token), so the log has had every
     # chance to mention one, whatever order the module's tests ran in.
@@ -365,7 +435,9 @@ def test_log_holds_no_token(world: World) -> None:
     assert get(proxy, "/api/v1/pods", world.reader).status == 403
     assert get(proxy, "/api/v1/pods?watch=1", world.reader).status == 403
     assert get(proxy, f"/api/v1/namespaces/{NS_A}/pods", world.reader).status == 200
-    assert get(proxy, "/api/v1/pods", world.admin).status == 200
+    assert get(proxy, CACHED_LIST, world.admin).status == 200
+    assert get(proxy, CACHED_LIST, world.grantee).status in (200, 403)
     log = proxy.child.log.read_bytes()
-    for who, token in (("reader", world.reader), ("admin", world.admin)):
+    tokens = (("reader", world.reader), ("admin", world.admin), ("grantee", world.grantee))
+    for who, token in tokens:
         assert token.encode() not in log, f"the {who}'s token is in {proxy.child.log}"
