@@ -81,15 +81,19 @@ def _get(url: str, token: str, ca: Path) -> bytes:
 
 
 @contextlib.contextmanager
-def start_tls_proxy(cluster: Cluster, state: Path, mode: str) -> Iterator[TlsProxy]:
+def start_tls_proxy(
+    cluster: Cluster, state: Path, mode: str, *, verbose: int = 0
+) -> Iterator[TlsProxy]:
     """A standalone ``discofilter serve`` (self-signed TLS, callers' own tokens) in ``mode``;
-    skips the test when ``mode`` is shared and this build has no ``--shared-watches``."""
+    skips the test when ``mode`` is shared and this build has no ``--shared-watches``.
+    ``verbose`` is the count of ``-v`` (2: every logger at DEBUG, for tests that read the log)."""
     if mode == SHARED and (reason := shared_flag_missing()) is not None:
         pytest.skip(f"E2E SKIPPED — {reason} (issue 15 phase B not merged)")
     base = cluster_watches(cluster)
     port = free_port()
     ca = state / "proxy-ca.crt"
     argv = python_module(
+        *(["-" + "v" * verbose] if verbose else []),
         "serve",
         "--listen",
         f"127.0.0.1:{port}",
