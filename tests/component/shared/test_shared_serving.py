@@ -9,6 +9,7 @@ the upstream paid: open watches, LIST requests.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,7 +23,7 @@ from discofilter.config import Config, with_overrides
 from discofilter.model import ADDED, BOOKMARK, DELETED, ERROR, INITIAL_EVENTS_END
 from discofilter.sim.server import Simulator
 from tests.component.proxy.conftest import MESH, Rig, start_rig, stop_rig
-from tests.component.proxy.helpers import open_watch
+from tests.component.proxy.helpers import WatchReader, open_watch
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -63,6 +64,10 @@ async def get_list(s: aiohttp.ClientSession, url: str, ctype: str = JSON) -> tup
         if ctype == JSON or r.status != 200:
             return r.status, orjson.loads(body)
         return r.status, body
+
+
+def _expired_or_done(reader: WatchReader, _events: object) -> bool:
+    return reader.error_code() == 410 or reader.done
 
 
 def names(doc: Any) -> set[tuple[str, str]]:
@@ -199,7 +204,8 @@ async def test_flips_410_the_streams_and_the_namespace_is_listed_once(rig: Rig) 
             await reader.until(lambda evs: len(evs) >= 1)
         rig.sim.store.set_namespace_labels("batch", MESH)  # joins
         for reader, _t in readers:
-            await reader.until(lambda _evs, r=reader: r.error_code() == 410 or r.done, within=10)
+            ended = functools.partial(_expired_or_done, reader)
+            await reader.until(ended, within=10)
         assert all(r.error_code() == 410 for r, _t in readers)
         st, doc = await get_list(s, f"{rig.url}/api/v1/pods")
         assert st == 200 and names(doc) == rig.expected() and ("batch", "x0") in names(doc)
