@@ -53,8 +53,10 @@ The contract (DESIGN.md contract 2), in the style of client-go's SharedInformer 
   ADDED+DELETED pair), every ERROR, the initial-events-end bookmark, and the newest bookmark
   unless it was dropped for the reason above.
 
-Timing. An object's first held event is due ``window_seconds`` after it arrived; merges keep that
-deadline, so a steadily changing object is still delivered once per window. When any held event
+Timing. An object's first held event is due ``window_seconds`` after it arrived, rounded down to
+a grid of ``window_seconds / RELEASE_TICKS`` (``release_due``: events first held within one tick
+share a deadline and leave in one wake-up and one write; never later than the window); merges
+keep that deadline, so a steadily changing object is still delivered once per window. When any held event
 falls due, everything before it in the queue is delivered too ("pull"): this keeps the delay the
 window adds to any event at most ``window_seconds``, at the cost of a shorter window for the events
 pulled. With a rate limit, each object event delivered spends one token (bookmarks and ERRORs are
@@ -83,6 +85,7 @@ issue 17's lanes: docs/performance.md change 5).
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
@@ -96,6 +99,34 @@ from discofilter.coalesce.retype import retype
 from discofilter.coalesce.stats import CoalesceStats
 from discofilter.errors import CodecError
 from discofilter.model import ADDED, BOOKMARK, DELETED, ERROR, MODIFIED, WatchEvent
+
+
+RELEASE_TICKS = 5
+"""Windows end on a grid of ``window / RELEASE_TICKS`` (50 ms for the default 250 ms window)."""
+
+
+def release_due(now: float, window: float) -> float:
+    """When an event first held at ``now`` falls due: the last grid point at or before
+    ``now + window`` (grid step ``tick = window / RELEASE_TICKS``), so in
+    ``(now + window - tick, now + window]``.
+
+    Why a grid: with a deadline per arrival, a stream at 100 distinct objects/s wakes 100 times
+    a second to release one event each, and at low rates the wake-up and its client write are
+    the cost (a TLS record, a syscall, ~50-100 µs: bench/RESULTS.md "Hot path at low rates").
+    Events first held within one tick now share a deadline and go out in one wake-up and one
+    write: at most ``RELEASE_TICKS / window`` release wake-ups per second whatever the rate.
+    Rounding down is never late: the delay the window adds stays at most ``window`` (the
+    TIMING contract); an event is held more than ``window - tick``, so an object changing within
+    that is still merged. (An end within 1 ns of a grid point is on it: binary fractions make
+    0.35 % 0.05 come out as 0.04999..., and that arrival must stay due at exactly 0.35.)
+    """
+    if window <= 0:
+        return now
+    end = now + window
+    off = math.fmod(end, window / RELEASE_TICKS)
+    if off < 1e-9 or off > window / RELEASE_TICKS - 1e-9:
+        return end
+    return end - off
 
 
 class Coalescer:
@@ -181,7 +212,7 @@ class Coalescer:
                 self._merge(held, seq, event, None, now, self.policy)
                 return
             p = self.policy
-            due, must = now + p.window_seconds, now + p.max_hold_seconds
+            due, must = release_due(now, p.window_seconds), now + p.max_hold_seconds
             h = Held(seq, event, OBJECT, now, okey, due, must)
             self._queue[seq] = h
             stats.held_now += 1
@@ -225,7 +256,7 @@ class Coalescer:
             OBJECT,
             now,
             okey,
-            due=now + policy.window_seconds,
+            due=release_due(now, policy.window_seconds),
             must=now + policy.max_hold_seconds,
             digest=digest,
         )
