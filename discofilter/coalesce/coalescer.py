@@ -100,7 +100,6 @@ from discofilter.coalesce.stats import CoalesceStats
 from discofilter.errors import CodecError
 from discofilter.model import ADDED, BOOKMARK, DELETED, ERROR, MODIFIED, WatchEvent
 
-
 RELEASE_TICKS = 5
 """Windows end on a grid of ``window / RELEASE_TICKS`` (50 ms for the default 250 ms window)."""
 

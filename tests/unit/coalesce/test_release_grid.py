@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from discofilter.coalesce import Coalescer, CoalescePolicy
+from discofilter.coalesce import CoalescePolicy, Coalescer
 from discofilter.coalesce.coalescer import RELEASE_TICKS, release_due
 from discofilter.model import ADDED, WatchEvent
 
