@@ -56,10 +56,10 @@ The contract (DESIGN.md contract 2), in the style of client-go's SharedInformer 
 Timing. An object's first held event is due ``window_seconds`` after it arrived, rounded down to
 a grid of ``window_seconds / RELEASE_TICKS`` (``release_due``: events first held within one tick
 share a deadline and leave in one wake-up and one write; never later than the window); merges
-keep that deadline, so a steadily changing object is still delivered once per window. When any held event
-falls due, everything before it in the queue is delivered too ("pull"): this keeps the delay the
-window adds to any event at most ``window_seconds``, at the cost of a shorter window for the events
-pulled. With a rate limit, each object event delivered spends one token (bookmarks and ERRORs are
+keep that deadline, so a steadily changing object is still delivered once per window. When any
+held event falls due, everything before it in the queue is delivered too ("pull"): this keeps the
+delay the window adds to any event at most ``window_seconds``, at the cost of a shorter window
+for the events pulled. With a rate limit, each object event delivered spends one token (bookmarks and ERRORs are
 free); a held event blocks everything after it, so a rate-limited stream makes progress exactly one
 token at a time, and meanwhile every held object keeps merging: a backlog is bounded by the number
 of distinct objects, not events. ``max_hold_seconds`` after an event was first held it is released
