@@ -57,15 +57,16 @@ Timing. An object's first held event is due ``window_seconds`` after it arrived,
 a grid of ``window_seconds / RELEASE_TICKS`` (``release_due``: events first held within one tick
 share a deadline and leave in one wake-up and one write; never later than the window); merges
 keep that deadline, so a steadily changing object is still delivered once per window. When any
-held event falls due, everything before it in the queue is delivered too ("pull"): this keeps the
-delay the window adds to any event at most ``window_seconds``, at the cost of a shorter window
-for the events pulled. With a rate limit, each object event delivered spends one token (bookmarks and ERRORs are
-free); a held event blocks everything after it, so a rate-limited stream makes progress exactly one
-token at a time, and meanwhile every held object keeps merging: a backlog is bounded by the number
-of distinct objects, not events. ``max_hold_seconds`` after an event was first held it is released
-whatever the tokens (staleness beats the rate limit). Events of namespaces with no policy, and the
-initial events of a ``sendInitialEvents`` watch (``initial_events=True``), are never held for a
-window or a token, but they still keep their place behind older held events.
+held event falls due, everything before it in the queue is delivered too ("pull"): this keeps
+the delay the window adds to any event at most ``window_seconds``, at the cost of a shorter
+window for the events pulled. With a rate limit, each object event delivered spends one token
+(bookmarks and ERRORs are free); a held event blocks everything after it, so a rate-limited
+stream makes progress exactly one token at a time, and meanwhile every held object keeps
+merging: a backlog is bounded by the number of distinct objects, not events.
+``max_hold_seconds`` after an event was first held it is released whatever the tokens
+(staleness beats the rate limit). Events of namespaces with no policy, and the initial events
+of a ``sendInitialEvents`` watch (``initial_events=True``), are never held for a window or a
+token, but they still keep their place behind older held events.
 
 After a resume. A fresh stream assumes nothing about what the client holds: it delivers every
 event with the type the upstream gave it (ADDED only as CREATIONS re-types one). That is right
