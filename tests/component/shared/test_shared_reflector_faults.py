@@ -12,7 +12,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import aiohttp
-import orjson
 import pytest
 from aiohttp import web
 
@@ -20,6 +19,7 @@ from discofilter.clock import SystemClock
 from discofilter.config import Config, with_overrides
 from discofilter.server.proxy import ProxyServer
 from tests.component.proxy.helpers import open_watch
+from tests.component.shared.fake_pods import common_answer
 from tests.reliability.fakes import JSON, FakeUpstream, frame, pod, start_proxy, stop_proxy, until
 
 pytestmark = pytest.mark.timeout(60)
@@ -41,17 +41,11 @@ def _upstream(watch: Watch, lists: list[int]) -> FakeUpstream:
 
     async def script(request: web.Request) -> web.StreamResponse:
         nonlocal calls
-        if request.path.endswith("/selfsubjectaccessreviews"):
-            review = {"kind": "SelfSubjectAccessReview", "status": {"allowed": True}}
-            return web.Response(status=201, body=orjson.dumps(review), content_type=JSON)
-        if request.path != "/api/v1/pods":
-            return web.Response(body=b"{}", content_type=JSON)
-        if "watch" not in request.query:
+        if not request.query.get("watch") and request.path == "/api/v1/pods":
             lists.append(1)
-            rv = "10" if len(lists) == 1 else "20"
-            doc = {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": rv},
-                   "items": []}  # fmt: skip
-            return web.Response(body=orjson.dumps(doc), content_type=JSON)
+        answer = common_answer(request, "10" if len(lists) <= 1 else "20")
+        if answer is not None:
+            return answer
         calls += 1
         return await watch(request, calls)
 

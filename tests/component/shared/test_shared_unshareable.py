@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from discofilter.config import Config, with_overrides
+from tests.component.shared.fake_pods import common_answer
 from tests.reliability.fakes import JSON, FakeUpstream, pod, start_proxy, stop_proxy
 
 pytestmark = pytest.mark.timeout(60)
@@ -25,15 +26,9 @@ async def test_non_canonical_frames_stop_sharing_and_cached_streams_end() -> Non
     release = asyncio.Event()
 
     async def script(request: web.Request) -> web.StreamResponse:
-        if request.path.endswith("/selfsubjectaccessreviews"):
-            review = {"kind": "SelfSubjectAccessReview", "status": {"allowed": True}}
-            return web.Response(status=201, body=orjson.dumps(review), content_type=JSON)
-        if request.path != "/api/v1/pods":
-            return web.Response(body=b"{}", content_type=JSON)
-        if "watch" not in request.query:
-            meta = b'"metadata":{"resourceVersion":"10"}'
-            body = b'{"kind":"PodList","apiVersion":"v1",' + meta + b',"items":[]}'
-            return web.Response(body=body, content_type=JSON)
+        answer = common_answer(request, "10")
+        if answer is not None:
+            return answer
         resp = web.StreamResponse(headers={"Content-Type": JSON})
         await resp.prepare(request)
         await release.wait()
