@@ -136,9 +136,23 @@ class SharedWatches:
             return None
         return r
 
-    def _ended(self, key: CacheKey, entry: _Entry) -> None:
-        """The key's reflector stopped: when it found the key unshareable, remember that."""
-        if entry.reflector.failed is None or self._keys.get(key) is not entry:
+    def _ended(self, key: CacheKey, entry: _Entry, task: asyncio.Task[None] | None = None) -> None:
+        """The key's reflector stopped: when it found the key unshareable (or broke on a bug),
+        remember that, so its clients go direct at once instead of waiting for a dead cache."""
+        if self._keys.get(key) is not entry:
+            return
+        r = entry.reflector
+        if r.failed is None and task is not None and not task.cancelled():
+            error = task.exception()
+            if error is None:
+                return
+            log.error(
+                "shared watch crashed; serving the kind directly",
+                extra={"resource": key.resource, "error": repr(error)[:300]},
+            )
+            r.failed = f"reflector crashed: {type(error).__name__}"
+            r.ready.set()
+        if r.failed is None:
             return
         self._forget(key, entry)
         self._unshareable[key] = self._clock.monotonic() + RETRY_UNSHAREABLE_SECONDS
@@ -153,7 +167,7 @@ class SharedWatches:
         task = asyncio.create_task(r.run(), name=f"shared-watch {key.resource}")
         entry = _Entry(r, task, now, now)
         self._keys[key] = entry
-        task.add_done_callback(lambda _t: self._ended(key, entry))
+        task.add_done_callback(lambda t: self._ended(key, entry, t))
         log.info(
             "shared watch started",
             extra={"resource": key.resource, "content_type": key.content_type},

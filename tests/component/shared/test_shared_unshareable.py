@@ -63,3 +63,38 @@ async def test_non_canonical_frames_stop_sharing_and_cached_streams_end() -> Non
     finally:
         await stop_proxy(proxy, runner)
         await up.stop()
+
+
+async def test_a_crashed_reflector_sends_its_clients_direct_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug in a reflector (here: its LIST raises) must not leave clients waiting for a cache
+    that will never be ready: the key is remembered as unshareable and served directly."""
+    from discofilter.server.shared.reflector import KeyReflector
+    from discofilter.sim.server import Simulator
+    from tests.component.proxy.conftest import MESH, start_rig, stop_rig
+
+    async def broken(self: KeyReflector) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(KeyReflector, "_list", broken)
+    cfg = with_overrides(
+        Config(),
+        enrollment={"selectors": ("istio-injection=enabled",)},
+        shared_watches={"enabled": True},
+    )
+    rig = await start_rig(cfg, sim=Simulator())
+    try:
+        rig.ns("mesh-a", MESH)
+        rig.pod("a0", "mesh-a")
+        await rig.proxy.namespaces.ready.wait()
+        async with aiohttp.ClientSession() as s:
+            async with asyncio.timeout(3):  # not server.notReadyWaitSeconds (5 s)
+                async with s.get(f"{rig.url}/api/v1/pods") as r:
+                    doc = orjson.loads(await r.read())
+            assert r.status == 200 and [i["metadata"]["name"] for i in doc["items"]] == ["a0"]
+        assert rig.proxy.shared is not None and rig.proxy.shared.snapshot() != []
+        key = next(iter(rig.proxy.shared._unshareable))
+        assert not rig.proxy.shared.may_share(key)
+    finally:
+        await stop_rig(rig)
