@@ -126,6 +126,8 @@ class SharedWatches:
         entry.last_used = now
         r = entry.reflector
         if not r.ready.is_set():
+            if r.last_error:
+                return None  # its LIST is failing and retrying: direct now, not after a wait
             try:
                 async with asyncio.timeout(wait):
                     await r.ready.wait()
