@@ -125,13 +125,20 @@ async def stop_rig(rig: Rig) -> None:
     await rig.sim.stop()
 
 
-@pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
-    r = await start_rig()
+async def start_populated_rig(config: Config | None = None, sim: Simulator | None = None) -> Rig:
+    """``start_rig`` with the usual namespaces (istio-system, mesh-a, mesh-b enrolled; batch
+    not), once the proxy has listed them."""
+    r = await start_rig(config, sim)
     r.ns("istio-system")
     r.ns("mesh-a", MESH)
     r.ns("mesh-b", MESH)
     r.ns("batch")
     await r.proxy.namespaces.ready.wait()
+    return r
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    r = await start_populated_rig()
     yield r
     await stop_rig(r)

@@ -22,7 +22,7 @@ from discofilter.codec.mediatype import JSON, PROTOBUF
 from discofilter.config import Config, with_overrides
 from discofilter.model import ADDED, BOOKMARK, DELETED, ERROR, INITIAL_EVENTS_END
 from discofilter.sim.server import Simulator
-from tests.component.proxy.conftest import MESH, Rig, start_rig, stop_rig
+from tests.component.proxy.conftest import MESH, Rig, start_populated_rig, start_rig, stop_rig
 from tests.component.proxy.helpers import WatchReader, open_watch
 
 pytestmark = pytest.mark.timeout(60)
@@ -37,12 +37,7 @@ def shared_config(**shared: Any) -> Config:
 
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
-    r = await start_rig(shared_config(), sim=Simulator(bookmark_interval=0.5))
-    r.ns("istio-system")
-    r.ns("mesh-a", MESH)
-    r.ns("mesh-b", MESH)
-    r.ns("batch")
-    await r.proxy.namespaces.ready.wait()
+    r = await start_populated_rig(shared_config(), Simulator(bookmark_interval=0.5))
     yield r
     await stop_rig(r)
 
