@@ -13,6 +13,12 @@ from collections.abc import Awaitable, Callable
 from typing import NoReturn
 
 
+def backoff(failures: int) -> float:
+    """The informers' retry delay after ``failures`` failures in a row: 0.2 s doubling to 10 s
+    (the namespace informer, the shared-watch reflectors)."""
+    return min(0.2 * 2**failures, 10.0)
+
+
 async def list_and_watch(
     list_once: Callable[[], Awaitable[object]],
     watch_once: Callable[[], Awaitable[object]],

@@ -6,19 +6,18 @@ state was filtered under the old enrollment and no open stream saw the flip (con
 docs/proxy.md "Between streams"). A WatchList (``sendInitialEvents``) never needs that: it
 rebuilds the whole filtered state.
 
-This module is where aiohttp meets the stream machinery: ``AiohttpBody`` adapts the upstream
-response to the pump's ``UpstreamBody`` (mapping aiohttp's errors to ``UpstreamBroken``).
+This module is where aiohttp meets the stream machinery: ``upstream.body.AiohttpBody`` adapts
+the upstream response to the pump's ``UpstreamBody`` (mapping aiohttp's errors to
+``UpstreamBroken``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
 from collections.abc import Callable
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
@@ -26,7 +25,7 @@ from discofilter.classify import FilteredWatch
 from discofilter.codec import decoder_for, encode_error_event, prune_managed_fields_json
 from discofilter.codec.base import FrameDecoder
 from discofilter.codec.mediatype import PROTOBUF, is_json
-from discofilter.errors import CodecError, UpstreamBroken
+from discofilter.errors import CodecError
 from discofilter.server.front.accept import wants_table
 from discofilter.server.front.context import ProxyContext
 from discofilter.server.front.headers import forward_headers
@@ -36,31 +35,12 @@ from discofilter.server.streams.body import UpstreamBody
 from discofilter.server.streams.pump import WatchPump
 from discofilter.server.streams.registry import RESUMED_OPAQUE, WatchStream
 from discofilter.status import expired_message, status_dict
+from discofilter.upstream.body import AiohttpBody
 
 log = logging.getLogger("discofilter.server.app")  # one logger name for watch open/close lines
 
 PROTOBUF_WATCH = PROTOBUF + ";stream=watch"
 JSON_WATCH = "application/json"
-_BROKEN = (aiohttp.ClientError, asyncio.IncompleteReadError, ConnectionError)
-
-
-class AiohttpBody:
-    """An aiohttp upstream response as the pump's ``UpstreamBody``."""
-
-    __slots__ = ("_read", "_resp")
-
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
-        self._resp = resp
-        self._read = resp.content.readany
-
-    async def read_chunk(self) -> bytes:
-        try:
-            return await self._read()
-        except _BROKEN as e:
-            raise UpstreamBroken(type(e).__name__) from e
-
-    def close(self) -> None:
-        self._resp.close()
 
 
 def resumed_from(request: web.Request, send_initial_events: bool) -> int | None:

@@ -33,7 +33,7 @@ from discofilter.model import rv_int
 from discofilter.upstream.client import Upstream
 from discofilter.upstream.json_events import each_json_event
 from discofilter.upstream.queries import watch_query
-from discofilter.upstream.reflector import list_and_watch
+from discofilter.upstream.reflector import backoff, list_and_watch
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +250,7 @@ class NamespaceWatcher:
             retryable=(UpstreamError, orjson.JSONDecodeError),
             on_error=self._failed,
             sleep=self.clock.sleep,
-            delay=lambda failures: min(0.2 * 2**failures, 10.0),
+            delay=backoff,
         )
 
     def _failed(self, e: Exception) -> None:

@@ -28,7 +28,7 @@ READ_FRAMES = 128
 class WatcherBody:
     """One client's watcher, read like an upstream response body."""
 
-    __slots__ = ("_closed", "_decoder", "_expired_at", "_ready", "_timer", "_watcher", "events")
+    __slots__ = ("_closed", "_decoder", "_ready", "_timed_out", "_timer", "_watcher", "events")
 
     def __init__(
         self, watcher: Watcher, decoder: FrameDecoder, timeout_seconds: float | None = None
@@ -38,7 +38,7 @@ class WatcherBody:
         self._ready = asyncio.Event()
         watcher.on_ready = self._ready.set
         self._closed = False
-        self._expired_at = False
+        self._timed_out = False
         self.events: list[WatchEvent] = []
         """The events of the last chunk returned (``CachedEvents`` hands them to the pump)."""
         self._timer: asyncio.TimerHandle | None = None
@@ -48,13 +48,13 @@ class WatcherBody:
     def _timeout(self) -> None:
         # timeoutSeconds passed: the stream ends cleanly, as kube-apiserver ends it (the client
         # watches again from its last resourceVersion).
-        self._expired_at = True
+        self._timed_out = True
         self._ready.set()
 
     async def read_chunk(self) -> bytes:
         watcher = self._watcher
         while True:
-            if self._closed or self._expired_at:
+            if self._closed or self._timed_out:
                 return b""
             frames = watcher.take(READ_FRAMES)
             if frames:

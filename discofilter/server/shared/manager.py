@@ -114,12 +114,10 @@ class SharedWatches:
     async def reflector_for(self, key: CacheKey, path: str, wait: float) -> KeyReflector | None:
         """The key's reflector once its cache is ready (started now if needed), or None: the
         key cannot be shared, or its first LIST did not come within ``wait`` seconds."""
+        if not self.may_share(key):
+            return None
+        self._unshareable.pop(key, None)  # its retry time has come: try sharing it again
         now = self._clock.monotonic()
-        retry_at = self._unshareable.get(key)
-        if retry_at is not None:
-            if now < retry_at:
-                return None
-            del self._unshareable[key]
         entry = self._keys.get(key)
         if entry is None:
             entry = self._start(key, path, now)

@@ -23,8 +23,9 @@ import asyncio
 from dataclasses import dataclass
 
 from discofilter.codec import decoder_for
-from discofilter.errors import CodecError, UpstreamError
+from discofilter.errors import CodecError, UpstreamBroken, UpstreamError
 from discofilter.model import BOOKMARK, ERROR, rv_int
+from discofilter.upstream.body import AiohttpBody
 from discofilter.upstream.client import Upstream
 
 PROBE_TIMEOUT_SECONDS = 3
@@ -58,7 +59,8 @@ async def probe(
                 if resp.status != 200:
                     return None
                 decoder = decoder_for(resp.headers.get("Content-Type", ""), max_frame_bytes)
-                while chunk := await resp.content.readany():
+                body = AiohttpBody(resp)
+                while chunk := await body.read_chunk():
                     for ev in decoder.feed(chunk):
                         if ev.type == BOOKMARK:
                             rv = rv_int(ev.resource_version)
@@ -68,10 +70,6 @@ async def probe(
                         after = max(after, rv_int(ev.resource_version))
             finally:
                 resp.close()  # a probe is never read to its end
-    except (TimeoutError, UpstreamError, CodecError, ConnectionError, OSError):
+    except (TimeoutError, UpstreamError, UpstreamBroken, CodecError):
         return None
-    except Exception as e:  # aiohttp's payload errors: the probe failed, nothing else did
-        if type(e).__module__.startswith("aiohttp"):
-            return None
-        raise
     return None

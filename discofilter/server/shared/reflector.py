@@ -42,7 +42,9 @@ from discofilter.errors import CodecError, UpstreamBroken, UpstreamError
 from discofilter.model import BOOKMARK, ERROR, WatchEvent
 from discofilter.server.shared import progress
 from discofilter.server.shared.frames import event_frame
+from discofilter.upstream.body import AiohttpBody
 from discofilter.upstream.client import Upstream
+from discofilter.upstream.reflector import backoff
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +97,6 @@ class KeyReflector:
         self.upstream_watches = 0
         """Upstream WATCH requests currently open (0 or 1): the metric and the tests read it."""
         self.lists = 0
-        self.watches = 0
         self.namespace_lists = 0
         self.last_error = ""
         self._probe: asyncio.Task[None] | None = None
@@ -119,10 +120,16 @@ class KeyReflector:
         q.update(extra)
         return urlencode(q)
 
-    def _accept(self) -> dict[str, str]:
-        if is_protobuf(self.key.content_type):
-            return {"Accept": PROTOBUF, "Accept-Encoding": "gzip"}
-        return {"Accept": "application/json", "Accept-Encoding": "gzip"}
+    def url(self, path: str | None = None, **extra: str) -> str:
+        """``path`` (the key's collection by default) with the key's query plus ``extra``."""
+        q = self.query(**extra)
+        path = self.path if path is None else path
+        return f"{path}?{q}" if q else path
+
+    def _accept(self, *, gzip: bool = True) -> dict[str, str]:
+        """The key's content type; LISTs ask for gzip (a watch's decoder reads raw bytes)."""
+        accept = PROTOBUF if is_protobuf(self.key.content_type) else "application/json"
+        return {"Accept": accept, "Accept-Encoding": "gzip"} if gzip else {"Accept": accept}
 
     async def wait_until(self, resource_version: int, within: float) -> bool:
         """Wait (at most ``within`` s) until the cache has reached ``resource_version``; on a
@@ -151,17 +158,15 @@ class KeyReflector:
     async def _run_probe(self, cache: SharedCache, within: float) -> None:
         try:
             start = int(cache.resource_version)
-            q = self.query(
+            url = self.url(
                 watch="1",
                 resourceVersion=str(start),
                 allowWatchBookmarks="true",
                 timeoutSeconds=str(progress.PROBE_TIMEOUT_SECONDS),
             )
-            accept = self._accept()
-            del accept["Accept-Encoding"]
             self.probes += 1
             got = await progress.probe(
-                self._upstream, f"{self.path}?{q}", accept, start,
+                self._upstream, url, self._accept(gzip=False), start,
                 max_frame_bytes=self._max_frame_bytes, within=within,
             )  # fmt: skip
             if got is None or self.cache is not cache:
@@ -221,7 +226,7 @@ class KeyReflector:
                     failures = 0  # the stream moved on before it failed: no backoff yet
                 self._progressed = False
                 if failures:
-                    await self._clock.sleep(min(0.2 * 2 ** (failures - 1), 10.0))
+                    await self._clock.sleep(backoff(failures - 1))
                 failures += 1
         except Unshareable as e:
             self.failed = str(e)
@@ -243,9 +248,7 @@ class KeyReflector:
         return f"{self.key.resource} {self.key.content_type}"
 
     async def _list(self) -> None:
-        status, body = await self._upstream.get_own(
-            f"{self.path}?{self.query()}" if self.query() else self.path, self._accept()
-        )
+        status, body = await self._upstream.get_own(self.url(), self._accept())
         self.lists += 1
         if status in (401, 403, 404, 405, 406):
             raise Unshareable(f"the proxy's own LIST got HTTP {status}: {body[:200]!r}")
@@ -279,16 +282,13 @@ class KeyReflector:
     async def _watch(self) -> None:
         cache = self.cache
         assert cache is not None
-        q = self.query(
+        url = self.url(
             watch="1",
             resourceVersion=cache.resource_version,
             allowWatchBookmarks="true",
             timeoutSeconds=str(random.randint(*WATCH_TIMEOUT_SECONDS)),
         )
-        accept = self._accept()
-        del accept["Accept-Encoding"]  # the decoder reads the bytes
-        resp = await self._upstream.request("GET", f"{self.path}?{q}", accept, own=True)
-        self.watches += 1
+        resp = await self._upstream.request("GET", url, self._accept(gzip=False), own=True)
         try:
             if resp.status == 410:
                 raise Relist("upstream watch: 410 Gone")
@@ -299,16 +299,9 @@ class KeyReflector:
             decoder = decoder_for(resp.headers.get("Content-Type", ""), self._max_frame_bytes)
             self.upstream_watches += 1
             try:
-                read = resp.content.readany
+                body = AiohttpBody(resp)
                 while True:
-                    try:
-                        chunk = await read()
-                    except (ConnectionError, asyncio.IncompleteReadError, OSError) as e:
-                        raise UpstreamBroken(type(e).__name__) from e
-                    except Exception as e:  # aiohttp.ClientPayloadError and friends
-                        if type(e).__module__.startswith("aiohttp"):
-                            raise UpstreamBroken(type(e).__name__) from e
-                        raise
+                    chunk = await body.read_chunk()  # UpstreamBroken: backoff, resume
                     if not chunk:
                         decoder.flush()  # CodecError on a frame cut in half
                         return
@@ -369,7 +362,6 @@ class KeyReflector:
     async def _join(self, namespace: str) -> None:
         collection = self.path.rsplit("/", 1)
         ns_path = f"{collection[0]}/namespaces/{namespace}/{collection[1]}"
-        q = self.query()
         failures = 0
         try:
             while True:
@@ -377,9 +369,7 @@ class KeyReflector:
                 try:
                     if cache is None:
                         return
-                    status, body = await self._upstream.get_own(
-                        f"{ns_path}?{q}" if q else ns_path, self._accept()
-                    )
+                    status, body = await self._upstream.get_own(self.url(ns_path), self._accept())
                     self.namespace_lists += 1
                     if status != 200:
                         raise UpstreamError(f"namespace LIST {ns_path}: HTTP {status}")
@@ -403,7 +393,7 @@ class KeyReflector:
                         "shared namespace LIST failed; retrying",
                         extra={"key": self._name, "namespace": namespace, "error": str(e)},
                     )
-                    await self._clock.sleep(min(0.2 * 2**failures, 10.0))
+                    await self._clock.sleep(backoff(failures))
                     failures += 1
         finally:
             if self._joins.get(namespace) is asyncio.current_task():
