@@ -43,6 +43,7 @@ from google.protobuf.message import DecodeError
 
 from discofilter._generated.k8s.lite import metadata_lite_pb2 as lite
 from discofilter.codec.jsonmeta import JSON_ERRORS
+from discofilter.codec.listmeta import proto_type_meta
 from discofilter.codec.mediatype import is_protobuf, require_known
 from discofilter.codec.protostatus import encode_list_meta
 from discofilter.codec.protowatch import unwrap_unknown
@@ -231,7 +232,6 @@ _LIST_META = 1  # every XxxList: metadata=1 (ListMeta), items=2 (repeated)
 _ITEMS_FIELD = 2
 _LM_RESOURCE_VERSION = 2  # ListMeta: selfLink=1, resourceVersion=2, continue=3
 _LM_CONTINUE = 3
-_TM_KIND = 2  # runtime.TypeMeta: apiVersion=1, kind=2
 _UNKNOWN_TYPE_META = 1
 _OBJECT = lite.ObjectLite.FromString
 _PB_ERRORS = (DecodeError, UnicodeDecodeError, TypeError, ValueError)
@@ -244,7 +244,7 @@ def _split_proto(body: bytes, api_version: str, kind: str) -> ListContents:
     start, stop, content_type = unwrap_unknown(body, 0, len(body))
     if content_type and not is_protobuf(content_type):
         raise CodecError(f"protobuf list envelope says its raw bytes are {content_type[:64]!r}")
-    list_kind = _envelope_kind(body)
+    list_kind = proto_type_meta(body)[1]
     # A single object's fields 1/2 would walk like a list's; only the envelope tells them
     # apart. Every built-in list kind ends in "List" (custom resources are never protobuf).
     if not list_kind.endswith("List"):
@@ -271,17 +271,6 @@ def _split_proto(body: bytes, api_version: str, kind: str) -> ListContents:
                 elif mwt == LEN and mf == _LM_CONTINUE:
                     token = text(body, ms, me)
     return ListContents(rv, token, items)
-
-
-def _envelope_kind(body: bytes) -> str:
-    """runtime.Unknown typeMeta.kind of an enveloped body ("" when absent)."""
-    kind = ""
-    for fnum, wt, s, e in iter_fields(body, 4, len(body)):
-        if fnum == _UNKNOWN_TYPE_META and wt == LEN:
-            for tf, twt, ts, te in iter_fields(body, s, e):
-                if tf == _TM_KIND and twt == LEN:
-                    kind = text(body, ts, te)
-    return kind
 
 
 def _proto_item(item: memoryview, n: int, head: bytes) -> ItemMeta:

@@ -33,6 +33,22 @@ def proto_list_resource_version(body: bytes) -> str:
     return ""
 
 
+def proto_type_meta(body: bytes) -> tuple[str, str]:
+    """(apiVersion, kind) of a ``k8s\\0``-enveloped protobuf body's ``runtime.Unknown``
+    typeMeta (field 1: apiVersion 1, kind 2), "" for what is absent; the caller checked the
+    magic."""
+    api_version = kind = ""
+    for fnum, wt, s, e in iter_fields(body, 4, len(body)):
+        if fnum == 1 and wt == LEN:  # Unknown.typeMeta
+            for tf, twt, ts, te in iter_fields(body, s, e):
+                if tf == 1 and twt == LEN:
+                    api_version = text(body, ts, te)
+                elif tf == 2 and twt == LEN:
+                    kind = text(body, ts, te)
+            break
+    return api_version, kind
+
+
 class _TypeMeta(msgspec.Struct):
     kind: str = ""
     apiVersion: str = ""
@@ -50,15 +66,7 @@ def list_type_meta(body: bytes, content_type: str) -> tuple[str, str]:
     if is_protobuf(content_type):
         if body[:4] != K8S_MAGIC:
             raise CodecError("protobuf list lacks the k8s\\0 magic")
-        api_version = kind = ""
-        for fnum, wt, s, e in iter_fields(body, 4, len(body)):
-            if fnum == 1 and wt == LEN:  # Unknown.typeMeta
-                for tf, twt, ts, te in iter_fields(body, s, e):
-                    if tf == 1 and twt == LEN:
-                        api_version = text(body, ts, te)
-                    elif tf == 2 and twt == LEN:
-                        kind = text(body, ts, te)
-                break
+        api_version, kind = proto_type_meta(body)
     else:
         try:
             meta = _TYPE_META.decode(body)
