@@ -159,6 +159,10 @@ class ProxyServer:
     def count_request(self, request_class: str) -> None:
         self.requests_by_class[request_class] = self.requests_by_class.get(request_class, 0) + 1
 
+    def observe_upstream(self, verb: str, seconds: float) -> None:
+        if self.metrics is not None:
+            self.metrics.upstream_request_duration.labels(verb).observe(seconds)
+
     def is_enrolled(self, namespace: str) -> bool:
         return self.enrollment.is_enrolled(namespace)
 

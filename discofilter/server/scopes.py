@@ -57,6 +57,8 @@ class Worker(Protocol):
 
     def count_request(self, request_class: str) -> None: ...
 
+    def observe_upstream(self, verb: str, seconds: float) -> None: ...
+
     async def wait_ready(self) -> bool: ...
 
 
@@ -113,6 +115,9 @@ class Scope:
 
     def count_request(self, request_class: str) -> None:
         self._proxy.count_request(request_class)
+
+    def observe_upstream(self, verb: str, seconds: float) -> None:
+        self._proxy.observe_upstream(verb, seconds)
 
     async def wait_ready(self) -> bool:
         return await self._proxy.wait_ready()

@@ -55,6 +55,10 @@ class ProxyContext(Protocol):
     def count_request(self, request_class: str) -> None:
         """One request classified as ``request_class`` (``PassThrough``, ``FilteredList``...)."""
 
+    def observe_upstream(self, verb: str, seconds: float) -> None:
+        """One upstream request of ``verb`` took ``seconds`` (until headers; a LIST until its
+        body): ``discofilter_upstream_request_duration_seconds``."""
+
     async def wait_ready(self) -> bool:
         """Wait (bounded) for the first namespace LIST; False when it did not come in time."""
 

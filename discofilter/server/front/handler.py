@@ -172,9 +172,14 @@ async def _filtered(
             if cached is not None:
                 return cached
     if isinstance(c, cls.FilteredList):
+        started = proxy.clock.monotonic()
+
+        def body_read() -> None:
+            proxy.observe_upstream("list", proxy.clock.monotonic() - started)
+
         return await filtered_list(
             proxy.upstream, request.raw_path, headers, namespace_filter(proxy.is_enrolled),
-            own=own, served=proxy.record_served,
+            own=own, served=proxy.record_served, body_read=body_read,
         )  # fmt: skip
     return await filtered_watch(proxy, request, c, headers, own)
 
@@ -182,7 +187,9 @@ async def _filtered(
 async def _pass_through(proxy: ProxyContext, request: web.Request, own: bool) -> web.StreamResponse:
     headers = upstream_headers(request, drop_impersonation=own)
     body = await read_body(request)
+    started = proxy.clock.monotonic()
     up = await proxy.upstream.request(request.method, request.raw_path, headers, body, own=own)
+    proxy.observe_upstream(request.method.lower(), proxy.clock.monotonic() - started)
     try:
         return await relay_response(request, up, proxy.config.streams.slow_client_seconds)
     finally:

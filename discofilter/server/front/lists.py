@@ -30,15 +30,20 @@ async def filtered_list(
     *,
     own: bool = False,
     served: Callable[[str], None] | None = None,
+    body_read: Callable[[], None] | None = None,
 ) -> web.StreamResponse:
     """``served(resourceVersion)`` is told the version of every list it filtered: called with
-    no await between filtering and the call, so the enrollment it reads is the one applied."""
+    no await between filtering and the call, so the enrollment it reads is the one applied.
+    ``body_read()`` is called once the upstream's whole body is in (the request-duration metric
+    times a LIST until then, before filtering), also when the answer is not 200."""
     headers["Accept-Encoding"] = "gzip"
     up = await upstream.request("GET", path_qs, headers, own=own, decompress=True)
     try:
         body = await up.read()
     finally:
         up.release()
+    if body_read is not None:
+        body_read()
     out_headers = forward_headers(up.headers, drop=("Content-Length", "Content-Encoding"))
     if up.status != 200:
         return web.Response(status=up.status, body=body, headers=out_headers)

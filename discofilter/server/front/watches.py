@@ -83,7 +83,9 @@ async def filtered_watch(
     # The pump decodes the bytes: ask for them uncompressed (kube-apiserver never compresses a
     # watch today, but a compressed stream would otherwise reach the decoder as garbage).
     headers.popall("Accept-Encoding", None)
+    started = proxy.clock.monotonic()
     up = await proxy.upstream.request("GET", request.raw_path, headers, own=own)
+    proxy.observe_upstream("watch", proxy.clock.monotonic() - started)
     try:
         ctype = up.headers.get("Content-Type", "")
         if up.status != 200:
