@@ -146,5 +146,5 @@ async def test_upstream_request_duration_by_verb(rig: ChurnRig) -> None:
         resp.close()
     assert m[(count, (("verb", "list"),))] == 1
     assert m[(count, (("verb", "watch"),))] == 1
-    assert m[(count, (("verb", "get"),))] >= 1
-    assert m[("discofilter_upstream_request_duration_seconds_sum", (("verb", "list"),))] >= 0
+    assert m[(count, (("verb", "get"),))] == 1
+    assert ("discofilter_upstream_request_duration_seconds_sum", (("verb", "list"),)) in m
