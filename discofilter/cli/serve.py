@@ -24,6 +24,7 @@ from discofilter.config import (
 )
 from discofilter.config_checks import check_security
 from discofilter.errors import ConfigError, UpstreamError
+from discofilter.server.reload import ConfigFileWatch
 from discofilter.server.supervise import ReloadSource, WorkerSettings, run_worker, run_workers
 from discofilter.upstream.resolve import resolve_target
 
@@ -161,6 +162,9 @@ def run(args: argparse.Namespace) -> int:
     # SIGHUP reloads the config (serve); until its handler is installed it must not end the
     # process. Spawned workers inherit the ignored disposition across exec.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # Read before the load: a change in between makes the digests differ and the workers
+    # reload once more, never miss it (ConfigReloader.catch_up).
+    digest = ConfigFileWatch(args.config).digest if args.config else None
     try:
         config = effective_config(args)
         if args.print_config:
@@ -180,7 +184,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"discofilter serve: {e}", file=sys.stderr)
         return 2
     admin, admin_grpc = admin_address(config.admin.listen), admin_address(config.admin.grpc_listen)
-    reload = ReloadSource(partial(effective_config, args), args.config, args.config_poll_seconds)
+    reload = ReloadSource(
+        partial(effective_config, args), args.config, args.config_poll_seconds, digest
+    )
     if config.server.workers == 1:
         try:
             run_worker(WorkerSettings(config, False, admin, admin_grpc, reload, startup))

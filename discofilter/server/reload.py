@@ -227,12 +227,16 @@ class ConfigReloader:
         clock: Clock,
         path: str | None = None,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
+        loaded_digest: bytes | None = None,
     ) -> None:
         self.proxy = proxy
         self.load = load
         self.startup = startup
         self.clock = clock
         self.file = ConfigFileWatch(path) if path else None
+        self.loaded_digest = loaded_digest
+        """The file's SHA-256 read just before the running config was loaded from it (None:
+        unknown); ``catch_up`` compares the file with it."""
         self.poll_seconds = poll_seconds
         self.results: deque[ReloadResult] = deque(maxlen=KEEP_RESULTS)
         """The latest reloads' results, oldest first (admin and tests)."""
@@ -248,6 +252,20 @@ class ConfigReloader:
         """Start the file poll (when there is a file and ``poll_seconds > 0``)."""
         if self.file is not None and self.poll_seconds > 0:
             self.tasks.spawn(self._poll())
+
+    def catch_up(self) -> None:
+        """Reload now when the file changed after the running config was read from it. Such a
+        change reached no handler: a process ignores SIGHUP until ``serve`` installs its own
+        (a worker still starting drops its parent's signal), and the poll's baseline is taken
+        here, after the load. Call once the SIGHUP handler is installed, so that no change
+        falls between this look and the handler."""
+        if self.file is None or self.loaded_digest is None:
+            return
+        now = self.file.current()
+        if now != self.loaded_digest:
+            self.loaded_digest = now
+            self.file.accept(now)  # the poll must not reload the same change again
+            self.request("file changed during start-up")
 
     async def stop(self) -> None:
         await self.tasks.stop()

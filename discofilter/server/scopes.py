@@ -73,7 +73,7 @@ class Scope:
         self.enrollment = Enrollment(sels, frozenset(config.always_enrolled), names)
         self.last_flip_rv = 0
         """Invariant: >= the resourceVersion of every flip of this scope (informer.py)."""
-        self.generation = 0
+        self.enrollment_generation = 0
         """Bumped each time this scope's flips are applied."""
         self.served = ServedVersions()
         self.stage_factory = stage_factory(
@@ -132,11 +132,11 @@ class Scope:
         if resumes_before(resource_version, self.last_flip_rv):
             return True
         gen = self.served.generation_of(resource_version)
-        return gen is not None and gen < self.generation
+        return gen is not None and gen < self.enrollment_generation
 
     def stale_served(self, resource_version: str) -> bool:
         gen = self.served.generation_of(resource_version)
-        return gen is not None and gen < self.generation
+        return gen is not None and gen < self.enrollment_generation
 
     # Named scopes have their own enrollment view: they are not served from the default
     # scope's shared cache (docs/shared-watches.md "Scopes").
@@ -144,7 +144,7 @@ class Scope:
     authorizer = None
 
     def record_served(self, resource_version: str) -> None:
-        self.served.record(resource_version, self.generation)
+        self.served.record(resource_version, self.enrollment_generation)
 
     def stage_for(self, ref: cls.ResourceRef, initial_events: bool) -> Stage | None:
         return self.stage_factory(ref, initial_events)
@@ -152,7 +152,7 @@ class Scope:
     def apply_changes(self, changes: list[EnrollmentChange]) -> int:
         """End this scope's streams the flips leave inexact; return how many ended."""
         if changes:
-            self.generation += 1
+            self.enrollment_generation += 1
         return self.registry.apply_changes(
             changes, lambda ns: self._proxy.namespaces.created_rv.get(ns, 0), self.scope
         )

@@ -49,6 +49,9 @@ class ReloadSource:
     """The ``--config`` file polled for changes (None: SIGHUP only)."""
     poll_seconds: float = 2.0
     """How often the file is polled (0: only on SIGHUP)."""
+    digest: bytes | None = None
+    """The file's SHA-256 read just before the start-up config was loaded from it: a worker
+    reloads at once when the file no longer matches (``ConfigReloader.catch_up``)."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,7 @@ async def serve(w: WorkerSettings) -> None:
             proxy, w.reload, config, w.startup or config, w.poll_config, sources
         )
         loop.add_signal_handler(signal.SIGHUP, reloader.request)
+        reloader.catch_up()  # a change made while this worker started reached no handler
     try:
         await stop.wait()
     finally:
@@ -226,7 +230,8 @@ def _start_reloader(
     if sources is not None:
         load = sources.wrap(load)
     path = reload.path if reload is not None else None
-    reloader = ConfigReloader(proxy, load, startup, SystemClock(), path, seconds)
+    digest = reload.digest if reload is not None else None
+    reloader = ConfigReloader(proxy, load, startup, SystemClock(), path, seconds, digest)
     reloader.start()
     if sources is not None:
         sources.start(reloader.reload)

@@ -234,6 +234,7 @@ async def _cached_watch(
     # never served are left to the cache's window and flip barrier, which cover every RV the
     # cache reached. (Not the direct path's flip-RV check: the cache's RV may lag the namespace
     # event's, and a client listing from the cache would then 410 until the next pod event.)
+    checked = proxy.enrollment_generation
     if not sie and rv not in ("", "0") and proxy.stale_served(rv):
         return await expired_watch(proxy, request, ctype)
     if sie and rv != "0" and not await _fresh(proxy, r, rv):
@@ -264,7 +265,7 @@ async def _cached_watch(
         if request.transport is not None:
             request.transport.set_write_buffer_limits(high=proxy.config.streams.client_buffer_bytes)
         pump = stream_pump(proxy, request, c, wire_type, body, resp, CachedEvents(body), _ALL)
-        await run_stream(proxy, pump, cached=True)
+        await run_stream(proxy, pump, checked_at=checked, cached=True)
         try:
             await resp.write_eof()
         except ConnectionResetError:

@@ -65,6 +65,10 @@ class ProxyContext(Protocol):
     def is_enrolled(self, namespace: str) -> bool:
         """Whether ``namespace`` is enrolled now."""
 
+    @property
+    def enrollment_generation(self) -> int:
+        """Bumped each time enrollment flips are applied (this scope's)."""
+
     def stale_resume(self, resource_version: str) -> bool:
         """True when a watch resuming from ``resource_version`` holds state filtered under an
         older enrollment than the current one (contract 3, "between streams")."""

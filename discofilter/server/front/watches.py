@@ -78,6 +78,7 @@ async def filtered_watch(
     own: bool,
 ) -> web.StreamResponse:
     # A WatchList (sendInitialEvents) rebuilds the whole filtered state: never stale.
+    checked = proxy.enrollment_generation
     if not c.send_initial_events and proxy.stale_resume(request.query.get("resourceVersion", "")):
         return await expired_watch(proxy, request, headers.get("Accept"))
     # The pump decodes the bytes: ask for them uncompressed (kube-apiserver never compresses a
@@ -106,7 +107,7 @@ async def filtered_watch(
             request.transport.set_write_buffer_limits(high=proxy.config.streams.client_buffer_bytes)
         body = AiohttpBody(up)
         pump = stream_pump(proxy, request, c, ctype, body, resp, decoder, proxy.is_enrolled)
-        await run_stream(proxy, pump)
+        await run_stream(proxy, pump, checked_at=checked)
         with contextlib.suppress(ConnectionResetError):
             await resp.write_eof()
         return resp
@@ -171,11 +172,22 @@ def _fits(request: web.Request) -> Callable[[int], bool]:
     return fits
 
 
-async def run_stream(proxy: ProxyContext, pump: WatchPump, *, cached: bool = False) -> None:
+async def run_stream(
+    proxy: ProxyContext, pump: WatchPump, *, checked_at: int, cached: bool = False
+) -> None:
     """Run one stream's pump while it is registered, and log its opening and end (``cached``:
-    served from the shared cache, no upstream watch of its own)."""
+    served from the shared cache, no upstream watch of its own).
+
+    ``checked_at``: the enrollment generation under which the resume was found not stale.
+    Flips applied from registration on end the stream through the registry; a flip applied
+    between that check and registration (while the upstream request was in flight) reached no
+    stream, so a resumed stream that missed one ends with 410 at once: its client's LIST may
+    hold a namespace that left, or lack one that joined (contract 3). A stream that carries the
+    whole state itself has read nothing yet and filters under the new enrollment: it stays."""
     stream = pump.stream
-    proxy.registry.add(stream)
+    proxy.registry.add(stream)  # no await between the generation check and this
+    if stream.resumed_from is not None and proxy.enrollment_generation != checked_at:
+        stream.expire("namespace enrollment changed while the watch was opening")
     log.info(
         "cached watch opened" if cached else "upstream watch opened",
         extra={

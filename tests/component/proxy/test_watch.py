@@ -195,6 +195,39 @@ async def test_leave_ends_a_resumed_stream_that_never_delivered_the_namespace(
         t.cancel()
 
 
+@pytest.mark.parametrize(
+    ("namespace", "labels"), [("mesh-a", {}), ("batch", MESH)], ids=["leave", "join"]
+)
+async def test_a_flip_while_the_upstream_watch_opens_ends_the_resumed_stream(
+    rig: Rig, ctype: str, monkeypatch: pytest.MonkeyPatch, namespace: str,
+    labels: dict[str, str],
+) -> None:  # fmt: skip
+    # The resume is checked before the upstream request, the stream registered after its
+    # headers: a flip applied in between reached no stream. The client's LIST holds mesh-a's
+    # pod (leave) or lacks batch's (join), and no event of it will ever cross the watch.
+    rig.pod("p1", namespace)
+    upstream = rig.proxy.upstream
+    forward = upstream.request
+
+    async def flip_in_flight(method: str, path: str, *args: object, **kw: object) -> object:
+        if "watch=1" in path:
+            rig.sim.store.set_namespace_labels(namespace, labels)
+            await rig.until(lambda: rig.proxy.enrollment.is_enrolled(namespace) == bool(labels))
+        return await forward(method, path, *args, **kw)  # type: ignore[arg-type]
+
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"{rig.url}/api/v1/pods") as r:
+            rv = (await r.json())["metadata"]["resourceVersion"]
+        monkeypatch.setattr(upstream, "request", flip_in_flight)
+        resp = await s.get(
+            f"{rig.url}/api/v1/pods?watch=1&resourceVersion={rv}", headers={"Accept": ctype}
+        )
+        reader = WatchReader(resp)
+        await asyncio.wait_for(reader.run(), 5)
+        assert reader.error_code() in (410, -1)  # -1: a protobuf ERROR frame
+        assert [o[0] for o in reader.objects()] == ["ERROR"]
+
+
 async def test_a_flip_applied_after_a_list_was_served_expires_its_version(
     rig: Rig, ctype: str
 ) -> None:

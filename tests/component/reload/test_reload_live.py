@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from discofilter.classify import ResourceRef
-from discofilter.server.reload import SETTLE_SECONDS
+from discofilter.server.reload import SETTLE_SECONDS, ConfigFileWatch
 from tests.component.proxy.conftest import CONTENT_TYPES
 from tests.component.proxy.helpers import WatchReader, open_watch
 from tests.component.reload.conftest import MESH_ONLY, ReloadRig, start_reload_rig, stop_rig
@@ -191,6 +191,26 @@ async def test_file_change_is_polled_on_the_injected_clock(rr: ReloadRig) -> Non
     clock.advance(2.0)
     await rig.until(lambda: clock.pending_sleepers == 1)
     assert len(reloader.results) == 1
+
+
+async def test_a_change_made_during_start_up_is_caught_up_once(rr: ReloadRig) -> None:
+    # A worker still starting ignores its parent's SIGHUP, and its poll's baseline is taken
+    # after the load: without the catch-up it would serve the old file until the next edit.
+    rig, reloader, clock = rr.rig, rr.reloader, rr.clock
+    reloader.loaded_digest = ConfigFileWatch(str(rr.path)).digest  # as the CLI reads it
+    rr.write(MESH_OR_BATCH)  # edited while the process started: no signal reached it
+    reloader.file = ConfigFileWatch(str(rr.path))  # the reloader is built after the edit
+    reloader.start()
+    reloader.catch_up()
+    await rig.until(lambda: len(reloader.results) == 1)
+    assert reloader.results[0].trigger == "file changed during start-up"
+    assert reloader.results[0].added == ("batch",)
+    # The poll does not reload the same change again; an unchanged file does not catch up.
+    await rig.until(lambda: clock.pending_sleepers == 1)
+    clock.advance(2.0)
+    await rig.until(lambda: clock.pending_sleepers == 1)
+    reloader.catch_up()
+    assert len(reloader.results) == 1 and not reloader._queued
 
 
 async def test_sighup_requests_fold_into_one_reload(rr: ReloadRig) -> None:
