@@ -103,6 +103,10 @@ from discofilter.model import ADDED, BOOKMARK, DELETED, ERROR, MODIFIED, WatchEv
 
 RELEASE_TICKS = 5
 """Windows end on a grid of ``window / RELEASE_TICKS`` (50 ms for the default 250 ms window)."""
+MAX_READ_GATHER_SECONDS = 0.05
+"""The longest read gather (``Coalescer.read_gather_seconds``): one tick of the default window.
+At 100 events/s it already folds ~5 reads into one; longer pauses save little more and would
+keep a long window's events (and ``held_now``) invisible for longer."""
 
 
 def release_due(now: float, window: float) -> float:
@@ -158,6 +162,16 @@ class Coalescer:
         self._bucket = (
             TokenBucket(policy.max_events_per_second, policy.burst) if policy.rate_limited else None
         )
+        self.read_gather_seconds = (
+            min(policy.window_seconds / RELEASE_TICKS, MAX_READ_GATHER_SECONDS)
+            if self._plain and not initial_events and policy.window_seconds > 0
+            else 0.0
+        )
+        """How long the pump may let upstream bytes gather before reading them (one wake-up
+        for all of them): every object event is held at least ``window - tick`` anyway, and an
+        arrival is stamped at the earliest moment it could have come (``push``'s ``now``), so
+        the window still adds no more than ``window_seconds``. 0 where an event may pass at
+        once (namespace rules, initial events, no window)."""
         self._digests: DeliveredDigests | None = (
             DeliveredDigests(policy.noop_max_keys)
             if policy.suppress_noop or namespace_policy is not None

@@ -105,9 +105,14 @@ async def filtered_watch(
         if request.transport is not None:
             # The client may leave this much unsent before writes wait (then time out).
             request.transport.set_write_buffer_limits(high=proxy.config.streams.client_buffer_bytes)
-        body = AiohttpBody(up)
+        body = AiohttpBody(up, proxy.clock.monotonic)
         pump = stream_pump(proxy, request, c, ctype, body, resp, decoder, proxy.is_enrolled)
-        await run_stream(proxy, pump, checked_at=checked)
+        if pump.stage is not None:
+            body.gather(pump.stage.read_gather_seconds)  # upstream/body.py "Gathering"
+        try:
+            await run_stream(proxy, pump, checked_at=checked)
+        finally:
+            body.gather(0)  # no resume timer outlives the response
         with contextlib.suppress(ConnectionResetError):
             await resp.write_eof()
         return resp

@@ -75,6 +75,9 @@ class WatcherBody:
             self._ready.clear()
             await self._ready.wait()
 
+    def waited(self) -> float:
+        return 0.0  # the cache hands over what it has; nothing waits in a socket
+
     def close(self) -> None:
         """The stream ended (or expired): leave the cache, wake a pending read."""
         self._closed = True

@@ -16,6 +16,10 @@ class UpstreamBody(Protocol):
         """The next chunk of bytes, ``b""`` at EOF (never before). Raises ``UpstreamBroken``
         when the connection breaks."""
 
+    def waited(self) -> float:
+        """How long the bytes the last ``read_chunk`` returned may have waited unread because
+        the body paused reading to gather them (0 when it does not gather)."""
+
     def close(self) -> None:
         """Abort the body: a pending ``read_chunk`` returns or raises soon after."""
 

@@ -78,6 +78,11 @@ class Stage(Protocol):
 
     def next_deadline(self) -> float | None: ...
 
+    @property
+    def read_gather_seconds(self) -> float:
+        """How long upstream bytes may wait unread without delaying any event past its due
+        time (0: read at once)."""
+
     def flush(self) -> list[WatchEvent]: ...
 
     def discard(self) -> int: ...
@@ -120,6 +125,8 @@ class WatchPump:
     """The broken upstream's error, the expiry reason or the codec error (else "")."""
 
     _timer: _ReadTimer | None = field(default=None, init=False)
+    _arrived: float = field(default=float("-inf"), init=False)
+    """The newest arrival stamp pushed to the stage."""
 
     def __post_init__(self) -> None:
         self.stream.on_expire(self.upstream.close)  # wakes the pending read; run() sees `expired`
@@ -225,11 +232,18 @@ class WatchPump:
         stage = self.stage
         if stage is not None:
             now = self.monotonic()
+            # Bytes a gathering body let wait arrived no earlier than its pause began: stamped
+            # so, the window still counts from their arrival (never later than due). Clamped:
+            # arrivals never go back in time.
+            arrived = now - self.upstream.waited()
+            if arrived < self._arrived:
+                arrived = self._arrived
+            self._arrived = arrived
             # The stats are shared by all streams of the kind, but nothing else runs between
             # these two reads: the difference is this chunk's merges.
             coalesced_before = stage.stats.coalesced
             for ev in passed:
-                stage.push(ev, now)
+                stage.push(ev, arrived)
             c.coalesced += stage.stats.coalesced - coalesced_before
             passed = stage.ready(now)
         await self._write(passed)

@@ -78,20 +78,24 @@ def _one_op(rig: ChurnRig, rng: random.Random, step: int) -> int:
 
 
 async def _churn(rig: ChurnRig) -> tuple[int, float]:
-    """Drive RATE events/s for SECONDS, paced by elapsed time (the sleep paces the producer;
-    nothing waits on it for an outcome). Returns (events, seconds taken)."""
+    """Drive RATE * SECONDS store events at up to RATE events/s (the sleep paces the producer;
+    nothing waits on it for an outcome). The count is fixed and the relabels come at fixed
+    points of it, so a loaded machine runs the same case, only slower. Returns (events,
+    seconds taken)."""
     rng = random.Random(5)
+    total = int(RATE * SECONDS)
     start = time.monotonic()
     done = step = 0
     relabeled = set()
-    while (elapsed := time.monotonic() - start) < SECONDS:
-        while done < int(elapsed * RATE):
+    while done < total:
+        due = min(int((time.monotonic() - start) * RATE), total)
+        while done < due:
             done += _one_op(rig, rng, step)
             step += 1
-        if elapsed > 1.0 and "join" not in relabeled:
+        if done > total / 3 and "join" not in relabeled:
             rig.sim.store.set_namespace_labels(OTHER_NS[0], MESH)  # joins: 410, relist
             relabeled.add("join")
-        if elapsed > 2.0 and "leave" not in relabeled:
+        if done > 2 * total / 3 and "leave" not in relabeled:
             rig.sim.store.set_namespace_labels(MESH_NS[0], {})  # leaves: 410, relist
             relabeled.add("leave")
         await asyncio.sleep(0.005)
@@ -124,7 +128,7 @@ async def test_informer_ends_with_exact_state_under_churn(rig: ChurnRig) -> None
         expected = _expected(rig)
         assert inf.cache == expected
         m = await rig.scrape()
-    assert events >= RATE * SECONDS * 0.95, (events, took)
+    assert events >= RATE * SECONDS, (events, took)  # the driver's own count, not a rate
     assert inf.rv_regressions == 0
     assert inf.relists >= 3  # the initial list, then one per enrollment change
     pods = kind_labels("pods")

@@ -30,6 +30,9 @@ class ScriptedBody:
             await self.closed.wait()
         return b""
 
+    def waited(self) -> float:
+        return 0.0
+
     def close(self) -> None:
         self.closed.set()
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from discofilter.clock import FakeClock
 from discofilter.coalesce import CoalesceStats
 from discofilter.codec import JsonWatchDecoder
 from discofilter.model import WatchEvent
@@ -30,6 +31,9 @@ class QueueBody:
 
     async def read_chunk(self) -> bytes:
         return await self.chunks.get()
+
+    def waited(self) -> float:
+        return 0.0
 
     def close(self) -> None:
         self.chunks.put_nowait(b"")
@@ -53,6 +57,8 @@ class HoldStage:
 
     def next_deadline(self) -> float | None:
         return self.held[0][0] if self.held else None
+
+    read_gather_seconds = 0.0
 
     def flush(self) -> list[WatchEvent]:
         out, self.held = [e for _, e in self.held], []
@@ -169,3 +175,54 @@ async def test_a_cancellation_from_outside_still_cancels_the_read() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+class WaitedBody(QueueBody):
+    """A gathering body: each chunk reports how long it may have waited unread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+        self.wait = 0.0
+
+    async def read_chunk(self) -> bytes:
+        chunk = await super().read_chunk()
+        self.wait = self.waits.pop(0) if chunk and self.waits else 0.0
+        return chunk
+
+    def waited(self) -> float:
+        return self.wait
+
+
+class StampStage(HoldStage):
+    def __init__(self) -> None:
+        super().__init__(hold=3600.0)
+        self.stamps: list[float] = []
+
+    def push(self, event: WatchEvent, now: float) -> None:
+        self.stamps.append(now)
+        super().push(event, now)
+
+
+async def test_gathered_bytes_are_stamped_at_their_earliest_arrival_never_going_back() -> None:
+    # The window counts from arrival: bytes a gathering body let wait are pushed with the
+    # moment the pause began (now - waited), and stamps never go back in time.
+    clock = FakeClock()
+    body, stage = WaitedBody(), StampStage()
+    body.waits = [0.0, 0.04, 5.0]
+    pump = make(body, RecordingClient(), stage=stage, monotonic=clock.monotonic)
+    task = asyncio.create_task(pump.run())
+    for i, step in enumerate((0.0, 0.05, 0.01)):
+        clock.advance(step)
+        body.chunks.put_nowait(line("MODIFIED", "mesh", f"p{i}", i + 1))
+        await _until(lambda: len(stage.stamps) == i + 1)  # noqa: B023
+    body.close()
+    await task
+    t0 = 1000.0
+    assert stage.stamps == pytest.approx([t0, t0 + 0.05 - 0.04, t0 + 0.01])  # third: clamped
+
+
+async def _until(cond: Any) -> None:
+    async with asyncio.timeout(5):
+        while not cond():  # noqa: ASYNC110 - the pump offers no event per push
+            await asyncio.sleep(0)

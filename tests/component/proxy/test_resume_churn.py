@@ -136,6 +136,10 @@ class ObservedStage:
     def next_deadline(self) -> float | None:
         return self.inner.next_deadline()
 
+    @property
+    def read_gather_seconds(self) -> float:
+        return self.inner.read_gather_seconds
+
     def flush(self) -> list[WatchEvent]:
         out = self.inner.flush()
         self.pulse()
