@@ -35,8 +35,8 @@ class AiohttpBody:
     """An aiohttp upstream response as the pump's ``UpstreamBody``."""
 
     __slots__ = (
-        "_gather", "_monotonic", "_paused_at", "_read", "_resp", "_resume_at", "_transport",
-        "_waited",
+        "_carry", "_gather", "_monotonic", "_paused_at", "_read", "_resp", "_resume_at",
+        "_transport", "_waited",
     )  # fmt: skip
 
     def __init__(
@@ -52,6 +52,8 @@ class AiohttpBody:
         at which the next read may resume it)."""
         self._paused_at = 0.0
         self._waited = 0.0
+        self._carry = False
+        """True from a resume until the read that returns the bytes ``_waited`` is about."""
 
     def gather(self, seconds: float) -> None:
         """Pause reading for ``seconds`` after every read (0: read at once, the default; also
@@ -67,14 +69,15 @@ class AiohttpBody:
     async def read_chunk(self) -> bytes:
         """The next chunk, ``b""`` at EOF; ``UpstreamBroken`` when the connection broke."""
         transport = self._transport
-        resumed = False
         if transport is not None and self._resume_at is not None:
             wait = self._resume_at - asyncio.get_running_loop().time()
             if wait > 0:
                 await asyncio.sleep(wait)  # a cancelled read leaves the pause for the next
             self._resume_at = None
+            # Until the next bytes are read: they may have waited since the pause began (also
+            # when this read is cancelled after the resume and the next one returns them).
             self._waited = self._monotonic() - self._paused_at
-            resumed = True
+            self._carry = True
             _resume(transport)
         try:
             data = await self._read()
@@ -86,7 +89,9 @@ class AiohttpBody:
         if not data:
             self._stop_gathering()
             return data
-        if not resumed:
+        if self._carry:
+            self._carry = False
+        else:
             self._waited = 0.0  # read without a pause before it: nothing waited
         # Bytes that came after the resume were read at once, so the bytes of this read waited
         # at most as long as the pause lasted (``_waited``, on the pump's clock).
@@ -102,6 +107,7 @@ class AiohttpBody:
             _resume(transport)
         self._resume_at = None
         self._waited = 0.0
+        self._carry = False
 
     def waited(self) -> float:
         return self._waited

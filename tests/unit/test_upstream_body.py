@@ -98,6 +98,25 @@ async def test_a_cancelled_read_keeps_the_pause_for_the_next() -> None:
     assert not resp.transport.paused
 
 
+async def test_bytes_behind_a_cancelled_read_keep_their_wait() -> None:
+    # The read resumed the transport, then the pump's timer cancelled it; the next read
+    # returns the bytes that came during the pause: they still count as having waited.
+    clock, resp = FakeClock(), Response()
+    body, tr = _body(resp, clock), resp.transport
+    resp.chunks.put_nowait(b"a")
+    await body.read_chunk()
+    clock.advance(0.03)
+    tr.resumed.clear()
+    read = asyncio.create_task(body.read_chunk())
+    await tr.resumed.wait()
+    read.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await read
+    resp.chunks.put_nowait(b"b")
+    assert await body.read_chunk() == b"b"
+    assert body.waited() == pytest.approx(0.03)
+
+
 async def test_the_end_resumes_and_stops_gathering() -> None:
     clock, resp = FakeClock(), Response()
     body, tr = _body(resp, clock), resp.transport
