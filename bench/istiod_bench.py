@@ -641,6 +641,7 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
             )
         startup_wall = time.monotonic() - t0
         proxy_cpu0 = proxy.cpu_seconds()
+        proxy_metrics0 = proxy_counts(proxy_admin)
         for ist in istiods:
             ist.cpu_at_churn = ist.proc.cpu_seconds()
             ist.metrics_at_churn = scrape(ist)
@@ -694,6 +695,7 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
                 }
             )
         proxy_metrics = proxy_counts(proxy_admin)
+        proxy_churn = {k: v - proxy_metrics0.get(k, 0.0) for k, v in proxy_metrics.items()}
         return {
             "machine": machine_info(),
             "load_avg_1m": os.getloadavg()[0],
@@ -716,6 +718,7 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
             "discofilter_cpu_s_total": round(proxy.cpu_seconds(), 2),
             "discofilter_peak_rss_mb": round(proxy.peak_rss_bytes() / 2**20, 1),
             "discofilter_metrics": proxy_metrics,
+            "discofilter_metrics_churn": proxy_churn,
             "witness_through_proxy_equal_truth": witness_view == truth,
             "witness_missing": sorted(truth - witness_view)[:10],
             "witness_extra": sorted(witness_view - truth)[:10],
@@ -827,8 +830,13 @@ class SliceWitness:
         self._stop.set()
 
 
+UPSTREAM_COUNT = "discofilter_upstream_request_duration_seconds_count"
+
+
 def proxy_counts(admin: str) -> dict[str, float]:
-    """The proxy's own forwarded/filtered counters (names vary; keep those with 'events')."""
+    """The proxy's own forwarded/filtered counters (names vary; keep those with 'events'), and
+    its upstream requests by verb (``upstream_requests[<verb>]``: where its CPU goes besides
+    the watch streams, e.g. istiod's pass-through writes and leader-election renewals)."""
     out: dict[str, float] = {}
     try:
         text = http_get(admin + "/metrics").decode()
@@ -836,8 +844,14 @@ def proxy_counts(admin: str) -> dict[str, float]:
         return out
     for line in text.splitlines():
         m = METRIC_LINE.match(line)
-        if m and "events" in m.group(1) and m.group(1).endswith("_total"):
-            out[m.group(1)] = out.get(m.group(1), 0.0) + float(m.group(3))
+        if not m:
+            continue
+        name = m.group(1)
+        if "events" in name and name.endswith("_total"):
+            out[name] = out.get(name, 0.0) + float(m.group(3))
+        elif name == UPSTREAM_COUNT and (verb := re.search(r'verb="([^"]*)"', m.group(2) or "")):
+            key = f"upstream_requests[{verb.group(1)}]"
+            out[key] = out.get(key, 0.0) + float(m.group(3))
     return out
 
 

@@ -64,6 +64,8 @@ def check_security(config: Config) -> None:
         raise ConfigError(
             "streams: maxFrameBytes and clientBufferBytes must be >= 1024 and slowClientSeconds > 0"
         )
+    if st.upstream_excluded_namespaces < 0:
+        raise ConfigError("streams.upstreamExcludedNamespaces: must be >= 0 (0 = off)")
     for key, value in (("listen", config.admin.listen), ("grpcListen", config.admin.grpc_listen)):
         address = admin_address(value)
         if address is not None:

@@ -31,6 +31,7 @@ from discofilter.server.namespaces.served import ServedVersions
 from discofilter.server.scopes import Scope
 from discofilter.server.shared.manager import SharedWatches
 from discofilter.server.shared.metrics import SharedWatchCollector
+from discofilter.server.streams.exclusions import UpstreamExclusions
 from discofilter.server.streams.pump import Stage, StreamTelemetry
 from discofilter.server.streams.registry import StreamRegistry
 from discofilter.server.streams.stages import stage_factory
@@ -68,6 +69,10 @@ class ProxyServer:
         self.churn = ChurnMeter(self.clock)
         self.sampler = DecisionSampler()
         self.telemetry = StreamTelemetry(churn=self.churn, sampler=self.sampler)
+        self.exclusions = UpstreamExclusions(
+            lambda: self.config.streams.upstream_excluded_namespaces, self.enrollment, self.churn
+        )
+        """What this scope's filtered watches ask the API server to leave out."""
         self.namespaces = NamespaceWatcher(
             upstream, self.enrollment, self.apply_enrollment_changes, self.clock
         )

@@ -24,6 +24,7 @@ from discofilter.config import Config
 from discofilter.filter.enrollment import Enrollment, EnrollmentChange
 from discofilter.server.namespaces.informer import NamespaceWatcher, resumes_before
 from discofilter.server.namespaces.served import ServedVersions
+from discofilter.server.streams.exclusions import UpstreamExclusions
 from discofilter.server.streams.pump import Stage, StreamTelemetry
 from discofilter.server.streams.registry import StreamRegistry
 from discofilter.server.streams.stages import stage_factory
@@ -53,6 +54,8 @@ class Worker(Protocol):
     @property
     def namespaces(self) -> NamespaceWatcher: ...
     @property
+    def exclusions(self) -> UpstreamExclusions: ...
+    @property
     def scopes(self) -> Mapping[str, Scope]: ...
 
     def count_request(self, request_class: str) -> None: ...
@@ -79,6 +82,11 @@ class Scope:
         self.stage_factory = stage_factory(
             proxy.config.churn_control, self.enrollment, proxy.coalesce_stats
         )
+        self.exclusions = UpstreamExclusions(
+            lambda: proxy.config.streams.upstream_excluded_namespaces, self.enrollment,
+            proxy.telemetry.churn, proxy.exclusions.refused,
+        )  # fmt: skip
+        """This scope's own exclusions (its enrollment), the worker's churn and refusals."""
 
     # --- the worker's shared parts --------------------------------------------------------------
 

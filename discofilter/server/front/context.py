@@ -14,6 +14,7 @@ from discofilter.classify import ResourceCatalog, ResourceRef
 from discofilter.clock import Clock
 from discofilter.config import Config
 from discofilter.server.shared.manager import SharedWatches
+from discofilter.server.streams.exclusions import UpstreamExclusions
 from discofilter.server.streams.pump import Stage, StreamTelemetry
 from discofilter.server.streams.registry import StreamRegistry
 from discofilter.upstream.client import Upstream
@@ -64,6 +65,10 @@ class ProxyContext(Protocol):
 
     def is_enrolled(self, namespace: str) -> bool:
         """Whether ``namespace`` is enrolled now."""
+
+    @property
+    def exclusions(self) -> UpstreamExclusions:
+        """The namespaces this scope's filtered watches ask the API server to leave out."""
 
     @property
     def enrollment_generation(self) -> int:

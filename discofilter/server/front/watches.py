@@ -26,6 +26,7 @@ from discofilter.codec import decoder_for, encode_error_event, prune_managed_fie
 from discofilter.codec.base import FrameDecoder
 from discofilter.codec.mediatype import PROTOBUF, is_json
 from discofilter.errors import CodecError
+from discofilter.filter.exclusion import with_exclusions
 from discofilter.server.front.accept import wants_table
 from discofilter.server.front.context import ProxyContext
 from discofilter.server.front.headers import forward_headers
@@ -84,8 +85,23 @@ async def filtered_watch(
     # The pump decodes the bytes: ask for them uncompressed (kube-apiserver never compresses a
     # watch today, but a compressed stream would otherwise reach the decoder as garbage).
     headers.popall("Accept-Encoding", None)
+    # Not-enrolled namespaces the API server leaves out itself (filter/exclusion.py); the
+    # stream counts them as dropped, so one that joins ends it (contract 3).
+    resource = c.resource.group_resource
+    excluded = proxy.exclusions.for_watch(resource)
     started = proxy.clock.monotonic()
-    up = await proxy.upstream.request("GET", request.raw_path, headers, own=own)
+    up = await proxy.upstream.request(
+        "GET", with_exclusions(request.raw_path, excluded), headers, own=own
+    )
+    if up.status == 400 and excluded:
+        # An upstream without the field selector (an aggregated API may lack it): the watch
+        # as the client sent it. Not asked again for this resource only when that one is
+        # accepted: a 400 for the client's own selector must not switch exclusions off.
+        up.release()
+        excluded = frozenset()
+        up = await proxy.upstream.request("GET", request.raw_path, headers, own=own)
+        if up.status == 200:
+            proxy.exclusions.refuse(resource, 400)
     proxy.observe_upstream("watch", proxy.clock.monotonic() - started)
     try:
         ctype = up.headers.get("Content-Type", "")
@@ -107,6 +123,8 @@ async def filtered_watch(
             request.transport.set_write_buffer_limits(high=proxy.config.streams.client_buffer_bytes)
         body = AiohttpBody(up, proxy.clock.monotonic)
         pump = stream_pump(proxy, request, c, ctype, body, resp, decoder, proxy.is_enrolled)
+        pump.stream.dropped_ns.update(excluded)
+        pump.stream.excluded_upstream = len(excluded)
         if pump.stage is not None:
             body.gather(pump.stage.read_gather_seconds)  # upstream/body.py "Gathering"
         try:
@@ -196,7 +214,8 @@ async def run_stream(
     log.info(
         "cached watch opened" if cached else "upstream watch opened",
         extra={
-            "stream": stream.id, "resource": stream.resource, "content_type": stream.content_type
+            "stream": stream.id, "resource": stream.resource, "content_type": stream.content_type,
+            "excluded_upstream": stream.excluded_upstream,
         },
     )  # fmt: skip
     try:

@@ -85,6 +85,9 @@ class WatchStream:
     """The resourceVersion the client's state came from before this stream (its LIST), or None
     when the stream itself carries the full state (watch from "" or "0", or sendInitialEvents).
     A non-numeric version is stored as RESUMED_OPAQUE: every join then ends the stream."""
+    excluded_upstream: int = 0
+    """Not-enrolled namespaces the upstream watch left out (``filter/exclusion.py``); each is
+    also in ``dropped_ns``."""
     last_rv: str = ""
     """resourceVersion of the newest event or bookmark written to the client ("" if none)."""
     counters: StreamCounters = field(default_factory=StreamCounters)

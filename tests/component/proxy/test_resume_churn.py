@@ -42,6 +42,7 @@ from discofilter.clock import FakeClock
 from discofilter.coalesce import Coalescer, CoalesceStats
 from discofilter.codec import decoder_for
 from discofilter.codec.base import FrameDecoder
+from discofilter.config import Config, with_overrides
 from discofilter.model import ADDED, BOOKMARK, DELETED, ERROR, MODIFIED, WatchEvent
 from discofilter.server.streams.registry import WatchStream
 from discofilter.sim.server import Simulator
@@ -429,7 +430,13 @@ async def env() -> AsyncIterator[Env]:
     clock = FakeClock()
     # Periodic bookmarks off (1e9 s): the test asks for them where it wants them.
     sim = Simulator(Store(clock=clock, seed=13), bookmark_interval=1e9)
-    rig = await start_rig(None, sim=sim, clock=clock)  # the default config: churn control on
+    # The default config (churn control on), except that every namespace's events come: the
+    # test wakes the pump on its fake clock by writing to FILTERED (``poke``).
+    config = with_overrides(
+        Config(), enrollment={"selectors": ("istio-injection=enabled",)},
+        streams={"upstream_excluded_namespaces": 0},
+    )  # fmt: skip
+    rig = await start_rig(config, sim=sim, clock=clock)
     pulse = Pulse()
     make_stage = rig.proxy.stage_factory
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +38,29 @@ def reloads(rr: ReloadRig, result: str) -> float:
     return value or 0.0
 
 
+NO_EXCLUSIONS = "streams: {upstreamExcludedNamespaces: 0}\n"
+
+
+@pytest.fixture
+async def rr_all_events(tmp_path: Path) -> AsyncIterator[ReloadRig]:
+    """A reload rig whose watches get every namespace's events (no exclusions upstream)."""
+    r = await start_reload_rig(tmp_path, text=MESH_ONLY + NO_EXCLUSIONS)
+    yield r
+    await r.reloader.stop()
+    await stop_rig(r.rig)
+
+
 @pytest.mark.parametrize("ctype", CONTENT_TYPES)
-async def test_new_selectors_end_only_affected_streams(rr: ReloadRig, ctype: str) -> None:
+async def test_new_selectors_end_only_affected_streams(
+    rr_all_events: ReloadRig, ctype: str
+) -> None:
     """A stream resumed from a LIST (pods) ends when a namespace joins: it dropped batch's pod,
     and its LIST filtered out what batch held. A stream that carries the whole state itself
     (a watch without resourceVersion: synthetic ADDED events first) and never saw batch stays
-    open and keeps receiving."""
+    open and keeps receiving. (That needs every namespace's events: with batch left out
+    upstream, the full-state stream cannot know batch holds no services and ends too; see
+    tests/component/proxy/test_exclusions.py.)"""
+    rr = rr_all_events
     rig = rr.rig
     rig.sim.store.create("services", service("s1", "mesh-a"), "mesh-a")
     rv = rig.sim.store.resource_version
@@ -54,7 +72,7 @@ async def test_new_selectors_end_only_affected_streams(rr: ReloadRig, ctype: str
         await pods.until(lambda ev: ("ADDED", "mesh-a", "p1") in pods.objects())
         await svcs.until(lambda ev: ("ADDED", "mesh-a", "s1") in svcs.objects())
 
-        rr.write(MESH_OR_BATCH)
+        rr.write(MESH_OR_BATCH + NO_EXCLUSIONS)
         result = await rr.reloader.reload("test")
 
         assert result.ok and result.added == ("batch",) and result.removed == ()
