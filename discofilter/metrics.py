@@ -230,6 +230,12 @@ class Metrics:
             ("enrolled",),
             registry=r,
         )
+        self.upstream_excluded_namespaces = Gauge(
+            f"{PREFIX}_upstream_excluded_namespaces",
+            "Not-enrolled namespaces the newest filtered watch asked the API server to leave out; "
+            "their events reach no discofilter_events_* counter.",
+            registry=r,
+        )
         self.namespaces_synced = Gauge(
             f"{PREFIX}_namespaces_synced",
             "1 once the namespace informer has listed and is watching, else 0.",

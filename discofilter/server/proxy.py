@@ -81,6 +81,7 @@ class ProxyServer:
         """This is the default scope's context; the named ones are ``scopes``."""
         if metrics is not None:
             metrics.watch_coalesce(self.coalesce_stats)  # discofilter_coalesce_* per kind
+            self._gauge_exclusions(metrics)
         self.stage_factory: StageFactory = stage_factory(
             config.churn_control, self.enrollment, self.coalesce_stats
         )
@@ -213,6 +214,12 @@ class ProxyServer:
         # Streams report through the registry's totals: they follow the new families.
         self._metrics = metrics
         self.registry.totals.use_metrics(metrics)
+        if metrics is not None:
+            self._gauge_exclusions(metrics)
+
+    def _gauge_exclusions(self, metrics: Metrics) -> None:
+        exclusions = self.exclusions
+        metrics.upstream_excluded_namespaces.set_function(lambda: len(exclusions.last))
 
     @property
     def kind_totals(self) -> dict[str, dict[str, int]]:

@@ -47,6 +47,11 @@ class UpstreamExclusions:
         )  # fmt: skip
         return self._last
 
+    @property
+    def last(self) -> frozenset[str]:
+        """The set the newest watch left out (``discofilter_upstream_excluded_namespaces``)."""
+        return self._last
+
     def refuse(self, resource: str, status: int) -> None:
         """The upstream answered ``status`` to a watch of ``resource`` with exclusions."""
         if resource not in self.refused:

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from discofilter.config import Config, with_overrides
+from discofilter.metrics import Metrics
 from tests.component.proxy.conftest import (
     CONTENT_TYPES,
     MESH,
@@ -43,6 +44,7 @@ async def test_not_enrolled_events_never_reach_the_proxy(
     rig: Rig, ctype: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     paths = _record_paths(rig, monkeypatch)
+    rig.proxy.metrics = metrics = Metrics()
     async with aiohttp.ClientSession() as s:
         pods, t = await open_watch(s, f"{rig.url}/api/v1/pods?watch=1", ctype)
         await rig.until(lambda: len(rig.proxy.registry) == 1)
@@ -54,6 +56,8 @@ async def test_not_enrolled_events_never_reach_the_proxy(
         # Only mesh-a's pod crossed the wire: batch was left out by the upstream itself.
         assert stream.events_in == 1 and stream.dropped == 0
         assert "batch" in stream.dropped_ns  # so its joining ends the stream (contract 3)
+        gauge = "discofilter_upstream_excluded_namespaces"
+        assert metrics.registry.get_sample_value(gauge) == stream.excluded_upstream == 1
         t.cancel()
     watch = [p for p in paths if "watch=1" in p and "/pods" in p]
     assert len(watch) == 1 and f"{EXCLUDED}batch" in watch[0]
