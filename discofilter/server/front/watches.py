@@ -41,6 +41,9 @@ from discofilter.upstream.body import AiohttpBody
 log = logging.getLogger("discofilter.server.app")  # one logger name for watch open/close lines
 
 PROTOBUF_WATCH = PROTOBUF + ";stream=watch"
+_REFUSED = (400, 414, 431)
+"""Answers to a watch with exclusions that retry it without them (Bad Request, URI Too Long,
+Request Header Fields Too Large)."""
 JSON_WATCH = "application/json"
 
 
@@ -93,15 +96,17 @@ async def filtered_watch(
     up = await proxy.upstream.request(
         "GET", with_exclusions(request.raw_path, excluded), headers, own=own
     )
-    if up.status == 400 and excluded:
-        # An upstream without the field selector (an aggregated API may lack it): the watch
-        # as the client sent it. Not asked again for this resource only when that one is
-        # accepted: a 400 for the client's own selector must not switch exclusions off.
+    if up.status in _REFUSED and excluded:
+        # An upstream without the field selector (an aggregated API may lack it), or a front
+        # that limits URLs (414/431): the watch as the client sent it. Not asked again for this
+        # resource only when that one is accepted: a 400 for the client's own selector must
+        # not switch exclusions off.
+        refused = up.status
         up.release()
         excluded = frozenset()
         up = await proxy.upstream.request("GET", request.raw_path, headers, own=own)
         if up.status == 200:
-            proxy.exclusions.refuse(resource, 400)
+            proxy.exclusions.refuse(resource, refused)
     proxy.observe_upstream("watch", proxy.clock.monotonic() - started)
     try:
         ctype = up.headers.get("Content-Type", "")

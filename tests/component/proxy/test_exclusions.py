@@ -140,3 +140,37 @@ async def test_zero_turns_the_exclusions_off(ctype: str, monkeypatch: pytest.Mon
         assert reader.objects() == []
     finally:
         await stop_rig(rig)
+
+
+@pytest.mark.parametrize("status", [414, 431])
+async def test_a_front_that_limits_urls_gets_the_clients_watch(
+    rig: Rig, ctype: str, monkeypatch: pytest.MonkeyPatch, status: int
+) -> None:
+    # A load balancer in front of the API server may refuse a long URL before the server
+    # sees it: the watch is retried as the client sent it.
+    upstream = rig.proxy.upstream
+    forward = upstream.request
+
+    class Refused:
+        def __init__(self) -> None:
+            self.status, self.released = status, False
+
+        def release(self) -> None:
+            self.released = True
+
+    answers: list[Any] = []
+
+    async def request(method: str, path: str, *args: Any, **kw: Any) -> Any:
+        if EXCLUDED in path:
+            answers.append(Refused())
+            return answers[-1]
+        return await forward(method, path, *args, **kw)
+
+    monkeypatch.setattr(upstream, "request", request)
+    async with aiohttp.ClientSession() as s:
+        pods, t = await open_watch(s, f"{rig.url}/api/v1/pods?watch=1", ctype)
+        rig.pod("a0", "mesh-a")
+        await pods.until(lambda ev: ("ADDED", "mesh-a", "a0") in pods.objects())
+        t.cancel()
+    assert len(answers) == 1 and answers[0].released
+    assert rig.proxy.exclusions.refused == {"pods"}
