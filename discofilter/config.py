@@ -167,7 +167,7 @@ class StreamsConfig:
     cluster-wide pod watcher whose 1,000-event buffer stays full for ~100 ms; clients relist)."""
     prune_managed_fields: bool = False
     """Strip metadata.managedFields from forwarded objects (istiod never reads them)."""
-    upstream_excluded_namespaces: int = 200
+    upstream_excluded_namespaces: int = 1000
     """Not-enrolled namespaces a filtered watch asks the API server to leave out (one
     ``metadata.namespace!=`` field-selector term each, the churniest first when there are more),
     so their events never reach the proxy; 0 = every event comes and is dropped here
