@@ -79,7 +79,12 @@ class AiohttpBody:
         """The next chunk, ``b""`` at EOF; ``UpstreamBroken`` when the connection broke."""
         loop = self._loop
         if self._paused and loop is not None and loop.time() >= self._resume_at:
-            self._resume()  # the pause is over: a timer that fired meanwhile left it to us
+            # The pause is over: its timer fired while no read waited, or is due this very
+            # loop iteration (then it must not end the next pause early).
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._resume()
         self._reading = True
         try:
             data = await self._read()
