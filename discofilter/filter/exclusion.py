@@ -15,10 +15,10 @@ bookmarks as before). Why it stays convergent (contract 3): the stream records e
 namespace as *dropped*, so an excluded namespace that joins the mesh ends the stream with 410
 exactly as a namespace whose events it dropped does. Why bounded: each term is at most 83
 characters (a namespace name is a DNS label of at most 63), so the default 1,000 make a URL of
-~40 KB for typical names and at most ~83 KB, inside kube-apiserver's 1 MiB request-header limit
-(a load balancer with a smaller one answers 414/431, and the watch goes out without them). The
-API server pays one string comparison per term per event of the watch, which the cluster
-benchmark does not see in its CPU (bench/RESULTS.md "Exclusions upstream").
+at most ~83 KB (tier M's 904 six-character names: 30 KB), inside kube-apiserver's 1 MiB
+request-header limit (a load balancer with a smaller one answers 414/431, and the watch goes out
+without them). The API server pays one string comparison per term per event of the watch,
+which the cluster benchmark does not see in its CPU (bench/RESULTS.md "Exclusions upstream").
 """
 
 from __future__ import annotations

@@ -41,10 +41,10 @@ from discofilter.upstream.body import AiohttpBody
 log = logging.getLogger("discofilter.server.app")  # one logger name for watch open/close lines
 
 PROTOBUF_WATCH = PROTOBUF + ";stream=watch"
+JSON_WATCH = "application/json"
 _REFUSED = (400, 414, 431)
 """Answers to a watch with exclusions that retry it without them (Bad Request, URI Too Long,
 Request Header Fields Too Large)."""
-JSON_WATCH = "application/json"
 
 
 def resumed_from(request: web.Request, send_initial_events: bool) -> int | None:

@@ -31,7 +31,8 @@ class UpstreamExclusions:
         self._enrollment = enrollment
         self._churn = churn
         self.refused: set[str] = refused if refused is not None else set()
-        """Resources (``group_resource``) whose upstream answered 400 to the exclusions."""
+        """Resources (``group_resource``) whose upstream refused the exclusions (400, 414 or
+        431) and then accepted the client's own watch."""
         self._last: frozenset[str] = frozenset()
 
     def for_watch(self, resource: str) -> frozenset[str]:
